@@ -1,0 +1,104 @@
+"""Request context and request id for every call into the API.
+
+``ContextMiddleware`` (the ``keystone`` flavor) trusts the identity headers
+keystonemiddleware's auth_token sets and refuses unauthenticated calls.
+``UnauthenticatedContextMiddleware`` (no flavor, the embedded default)
+takes the identity from ``X-Roles``/``X-Project-Id``/``X-User-Id`` when a
+client sends them, and otherwise acts as an admin of a default project, so
+curl, the glance CLI and openstacksdk work without keystone.
+"""
+
+import uuid
+
+from oslo_config import cfg
+import webob
+import webob.dec
+import webob.exc
+
+from glance import context
+
+CONF = cfg.CONF
+
+NOAUTH_PROJECT_ID = 'default'
+NOAUTH_ROLES = ['admin', 'member', 'reader']
+REQUEST_ID_HEADER = 'x-openstack-request-id'
+
+
+def _request_id(req):
+    """The caller's request id (prefixed ``req-``) or a new one.
+
+    Raises 431 for an id longer than ``max_request_id_length``.
+    """
+    given = req.headers.get(REQUEST_ID_HEADER)
+    if not given:
+        return 'req-%s' % uuid.uuid4()
+    if len(given) > CONF.max_request_id_length:
+        raise webob.exc.HTTPRequestHeaderFieldsTooLarge(
+            explanation='x-openstack-request-id is longer than %d '
+                        'characters.' % CONF.max_request_id_length)
+    return given if given.startswith('req-') else 'req-' + given
+
+
+def _roles(req):
+    header = req.headers.get('X-Roles', '')
+    return [r.strip().lower() for r in header.split(',') if r.strip()]
+
+
+class _ContextMiddleware:
+
+    def __init__(self, app):
+        self.app = app
+
+    @classmethod
+    def factory(cls, global_conf=None, **local_conf):
+        return cls
+
+    @webob.dec.wsgify
+    def __call__(self, req):
+        try:
+            request_id = _request_id(req)
+            req.environ['glance.context'] = self.make_context(req,
+                                                              request_id)
+        except webob.exc.HTTPException as error:
+            response = error
+            request_id = 'req-%s' % uuid.uuid4()
+        else:
+            response = req.get_response(self.app)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    def make_context(self, req, request_id):
+        raise NotImplementedError
+
+
+def _context_from_headers(req, request_id):
+    roles = _roles(req)
+    return context.RequestContext(
+        user_id=req.headers.get('X-User-Id'),
+        project_id=(req.headers.get('X-Project-Id')
+                    or req.headers.get('X-Tenant-Id')),
+        roles=roles,
+        is_admin='admin' in roles,
+        request_id=request_id,
+        auth_token=req.headers.get('X-Auth-Token'),
+        service_catalog=req.headers.get('X-Service-Catalog'))
+
+
+class ContextMiddleware(_ContextMiddleware):
+    """Context from a keystone-validated request."""
+
+    def make_context(self, req, request_id):
+        if req.headers.get('X-Identity-Status') != 'Confirmed':
+            raise webob.exc.HTTPUnauthorized()
+        return _context_from_headers(req, request_id)
+
+
+class UnauthenticatedContextMiddleware(_ContextMiddleware):
+    """Context for a deployment without keystone."""
+
+    def make_context(self, req, request_id):
+        if req.headers.get('X-Roles') or req.headers.get('X-Project-Id'):
+            return _context_from_headers(req, request_id)
+        return context.RequestContext(
+            project_id=NOAUTH_PROJECT_ID, roles=list(NOAUTH_ROLES),
+            is_admin=True, request_id=request_id)

@@ -1,0 +1,160 @@
+"""Configuration options, registered once, under upstream Glance's names.
+
+Every option the service reads lives here (or in the library that owns it:
+oslo.db, glance_store, keystonemiddleware) and is listed by ``list_opts`` so
+``oslo-config-generator`` can write ``etc/glance-api.conf`` from the code.
+"""
+
+import os
+
+import glance_store
+from oslo_config import cfg
+from oslo_db import options as db_options
+from oslo_log import log as logging
+from oslo_policy import opts as policy_opts
+
+from glance import version
+
+CONF = cfg.CONF
+
+server_opts = [
+    cfg.HostAddressOpt('bind_host', default='0.0.0.0',
+                       help='Address the API server listens on.'),
+    cfg.PortOpt('bind_port', default=9292,
+                help='Port the API server listens on.'),
+    cfg.IntOpt('workers', min=0,
+               help='Number of API worker processes. Unset means the number '
+                    'of CPUs, at most 8; 0 runs a single worker process.'),
+    cfg.IntOpt('threads_per_worker', default=8, min=1,
+               help='Request threads inside each worker process. A thread '
+                    'is busy for the whole of a streamed upload or '
+                    'download.'),
+    cfg.IntOpt('backlog', default=4096, min=1,
+               help='Listen queue length of the server socket.'),
+    cfg.IntOpt('http_keepalive_timeout', default=5, min=0,
+               help='Seconds an idle keep-alive connection is kept open.'),
+    cfg.IntOpt('graceful_shutdown_timeout', default=60, min=0,
+               help='Seconds a worker may spend finishing requests in '
+                    'flight after SIGTERM before it is killed.'),
+    cfg.StrOpt('public_endpoint',
+               help='Base URL advertised in the version document instead '
+                    'of the URL the request came in on.'),
+    cfg.IntOpt('max_request_id_length', default=64, min=0,
+               help='Longest accepted X-Openstack-Request-ID header.'),
+]
+
+image_opts = [
+    cfg.IntOpt('image_size_cap', default=1099511627776, min=1,
+               max=9223372036854775808,
+               help='Largest image, in bytes, a user may upload.'),
+    cfg.StrOpt('user_storage_quota', default='0',
+               help='Total bytes of image data a project may store, as an '
+                    'integer with an optional B, KB, MB, GB or TB suffix '
+                    '(1024-based); 0 means unlimited.'),
+    cfg.IntOpt('image_member_quota', default=128,
+               help='Members per image; negative means unlimited.'),
+    cfg.IntOpt('image_property_quota', default=128,
+               help='Extra properties per image; negative means '
+                    'unlimited.'),
+    cfg.IntOpt('image_tag_quota', default=128,
+               help='Tags per image; negative means unlimited.'),
+    cfg.IntOpt('image_location_quota', default=10,
+               help='Locations per image; negative means unlimited.'),
+    cfg.IntOpt('limit_param_default', default=25, min=1,
+               help='Page size of a list request that gives no limit.'),
+    cfg.IntOpt('api_limit_max', default=1000, min=1,
+               help='Largest page size a list request may ask for.'),
+    cfg.BoolOpt('show_image_direct_url', default=False,
+                help='Show the first location of an image as direct_url.'),
+    cfg.BoolOpt('show_multiple_locations', default=False,
+                help='Show all locations of an image and allow changing '
+                     'them with JSON-patch.'),
+    cfg.StrOpt('hashing_algorithm', default='sha512',
+               help='hashlib algorithm used for os_hash_value.'),
+    cfg.DictOpt('enabled_backends',
+                help='Stores of a multi-store deployment, as '
+                     'id:type pairs, e.g. "fast:rbd,cheap:file".'),
+    cfg.StrOpt('image_cache_dir',
+               help='Directory of the image cache; caching is off when '
+                    'unset.'),
+]
+
+delete_opts = [
+    cfg.BoolOpt('delayed_delete', default=False,
+                help='Leave the data of a deleted image for the scrubber '
+                     'instead of deleting it at once.'),
+]
+
+image_format_opts = [
+    cfg.ListOpt('container_formats',
+                default=['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker',
+                         'compressed'],
+                help='Container formats images may declare.'),
+    cfg.ListOpt('disk_formats',
+                default=['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw',
+                         'qcow2', 'vdi', 'iso', 'ploop'],
+                help='Disk formats images may declare.'),
+]
+
+paste_deploy_opts = [
+    cfg.StrOpt('flavor',
+               help='Paste pipeline suffix: unset for the no-auth '
+                    'pipeline, "keystone" for keystonemiddleware auth.'),
+    cfg.StrOpt('config_file',
+               help='Paste configuration file; by default '
+                    'glance-api-paste.ini next to the main config file.'),
+]
+
+CONF.register_opts(server_opts)
+CONF.register_opts(image_opts)
+CONF.register_opts(delete_opts)
+CONF.register_opts(image_format_opts, group='image_format')
+CONF.register_opts(paste_deploy_opts, group='paste_deploy')
+db_options.set_defaults(CONF)
+policy_opts.set_defaults(CONF, policy_file='policy.yaml')
+glance_store.register_opts(CONF)
+logging.register_options(CONF)
+
+
+def list_opts():
+    """Options of the project itself, for oslo-config-generator."""
+    return [
+        ('DEFAULT', server_opts + image_opts + delete_opts),
+        ('image_format', image_format_opts),
+        ('paste_deploy', paste_deploy_opts),
+    ]
+
+
+def parse_args(argv, prog, default_config_files=None):
+    """Load the command line and config files into CONF.
+
+    Raises oslo.config's errors for missing files or bad values; the
+    command-line entry points turn those into one-line messages.
+    """
+    if default_config_files is None:
+        default_config_files = cfg.find_config_files(project='glance',
+                                                     prog=prog)
+    CONF(argv, project='glance', prog=prog, version=version.version_string,
+         default_config_files=default_config_files)
+
+
+def paste_config_file():
+    """Where the paste pipelines are read from, found as upstream does."""
+    if CONF.paste_deploy.config_file:
+        path = CONF.paste_deploy.config_file
+        if not os.path.isabs(path) and CONF.config_file:
+            here = os.path.dirname(os.path.abspath(CONF.config_file[-1]))
+            path = os.path.join(here, path)
+        return os.path.abspath(path)
+    name = 'glance-api-paste.ini'
+    for conf_file in reversed(CONF.config_file or []):
+        candidate = os.path.join(os.path.dirname(conf_file), name)
+        if os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    found = CONF.find_file(name)
+    return os.path.abspath(found) if found else None
+
+
+def paste_app_name():
+    flavor = CONF.paste_deploy.flavor
+    return 'glance-api' + ('-%s' % flavor if flavor else '')

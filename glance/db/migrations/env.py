@@ -1,0 +1,18 @@
+"""Alembic environment: runs on the connection glance.db.migration hands in."""
+
+from alembic import context
+
+from glance.db import models
+
+
+def run_migrations():
+    connection = context.config.attributes['connection']
+    context.configure(connection=connection,
+                      target_metadata=models.Base.metadata,
+                      render_as_batch=connection.dialect.name == 'sqlite',
+                      transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()
