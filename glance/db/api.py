@@ -16,9 +16,13 @@ from oslo_config import cfg
 from oslo_db import api as oslo_db_api
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
+from oslo_db.sqlalchemy import utils as db_utils
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import sql
 
 from glance.common import exception
+from glance.common.utils import utcnow
+from glance.db import models
 
 CONF = cfg.CONF
 
@@ -128,3 +132,354 @@ def writer():
             yield session
     finally:
         _writing.reset(token)
+
+
+# --- images ---------------------------------------------------------------
+
+IMAGE_COLUMNS = ('id', 'name', 'status', 'visibility', 'protected',
+                 'os_hidden', 'checksum', 'os_hash_algo', 'os_hash_value',
+                 'owner', 'size', 'virtual_size', 'container_format',
+                 'disk_format', 'created_at', 'updated_at', 'min_ram',
+                 'min_disk')
+# A list filter on these compares the images column itself.
+COLUMN_FILTERS = frozenset({'name', 'id', 'status', 'container_format',
+                            'disk_format', 'owner', 'checksum',
+                            'os_hash_value', 'os_hash_algo', 'min_ram',
+                            'min_disk', 'size', 'virtual_size',
+                            'visibility', 'protected', 'os_hidden',
+                            'created_at', 'updated_at'})
+
+
+def _row_values(row, columns):
+    return {c: getattr(row, c) for c in columns}
+
+
+def _visible_clause(context, member_status='any'):
+    """Images ``context`` may see: its own, public, community, and shared
+    with its project (membership in ``member_status`` unless 'any')."""
+    image = models.Image
+    if context.is_admin:
+        return sql.true()
+    membership = sql.exists().where(
+        models.ImageMember.image_id == image.id,
+        models.ImageMember.member == context.project_id,
+        models.ImageMember.deleted == sql.false())
+    if member_status != 'any':
+        membership = membership.where(
+            models.ImageMember.status == member_status)
+    return sql.or_(image.owner == context.project_id,
+                   image.owner.is_(None),
+                   image.visibility.in_(('public', 'community')),
+                   sql.and_(image.visibility == 'shared', membership))
+
+
+def _children(session, image_ids):
+    """Undeleted properties, tags and locations of the given images."""
+    found = {i: {'properties': {}, 'tags': [], 'locations': []}
+             for i in image_ids}
+    if not image_ids:
+        return found
+    for prop in session.execute(
+            sql.select(models.ImageProperty.image_id,
+                       models.ImageProperty.name,
+                       models.ImageProperty.value).where(
+                models.ImageProperty.image_id.in_(image_ids),
+                models.ImageProperty.deleted == sql.false())):
+        found[prop.image_id]['properties'][prop.name] = prop.value
+    for tag in session.execute(
+            sql.select(models.ImageTag.image_id, models.ImageTag.value).where(
+                models.ImageTag.image_id.in_(image_ids),
+                models.ImageTag.deleted == sql.false())
+            .order_by(models.ImageTag.id)):
+        found[tag.image_id]['tags'].append(tag.value)
+    for loc in session.execute(
+            sql.select(models.ImageLocation).where(
+                models.ImageLocation.image_id.in_(image_ids),
+                models.ImageLocation.deleted == sql.false())
+            .order_by(models.ImageLocation.id)).scalars():
+        found[loc.image_id]['locations'].append(
+            {'id': loc.id, 'url': loc.value, 'metadata': loc.meta_data or {},
+             'status': 'active'})
+    return found
+
+
+def _image_dicts(session, rows):
+    children = _children(session, [row.id for row in rows])
+    return [dict(_row_values(row, IMAGE_COLUMNS), **children[row.id])
+            for row in rows]
+
+
+def image_get(context, image_id):
+    """The undeleted image ``context`` may see, as a dict with
+    ``properties``, ``tags`` and ``locations``; ImageNotFound otherwise."""
+    with reader() as session:
+        row = session.execute(sql.select(models.Image).where(
+            models.Image.id == image_id,
+            models.Image.deleted == sql.false(),
+            _visible_clause(context))).scalar_one_or_none()
+        if row is None:
+            raise exception.ImageNotFound(image_id=image_id)
+        return _image_dicts(session, [row])[0]
+
+
+def _filter_clause(name, value):
+    """One list filter as a SQL condition; ``value`` is already parsed by
+    the API layer into (operator, operand)."""
+    op, operand = value
+    if name in COLUMN_FILTERS:
+        column = getattr(models.Image, name)
+    elif name.endswith(('_min', '_max')) and name[:-4] in COLUMN_FILTERS:
+        column = getattr(models.Image, name[:-4])
+        op = 'gte' if name.endswith('_min') else 'lte'
+    else:
+        prop = models.ImageProperty
+        return sql.exists().where(prop.image_id == models.Image.id,
+                                  prop.name == name,
+                                  prop.deleted == sql.false(),
+                                  _compare(prop.value, op, operand))
+    return _compare(column, op, operand)
+
+
+def _compare(column, op, operand):
+    if op == 'in':
+        return column.in_(operand)
+    return {'eq': column.__eq__, 'neq': column.__ne__, 'gt': column.__gt__,
+            'gte': column.__ge__, 'lt': column.__lt__,
+            'lte': column.__le__}[op](operand)
+
+
+def image_list(context, filters=None, tags=(), visibility=None,
+               member_status='accepted', marker=None, limit=None,
+               sort_keys=('created_at',), sort_dirs=('desc',)):
+    """A page of the images ``context`` sees, as dicts (see image_get).
+
+    ``filters`` maps a column, ``<column>_min/_max`` or a property name to
+    ``(operator, operand)``; ``visibility`` None hides other projects'
+    community images, 'all' hides nothing. ``marker`` is the id of the last
+    image of the previous page (ImageNotFound if not visible).
+    """
+    image = models.Image
+    with reader() as session:
+        query = session.query(image).filter(
+            image.deleted == sql.false(),
+            image.status != 'killed',
+            _visible_clause(context, member_status if (
+                visibility in (None, 'shared', 'all')) else 'any'))
+        if visibility is None:
+            query = query.filter(sql.or_(image.visibility != 'community',
+                                         image.owner == context.project_id))
+        elif visibility != 'all':
+            query = query.filter(image.visibility == visibility)
+        if visibility == 'shared' and not context.is_admin:
+            query = query.filter(image.owner != context.project_id)
+        for name, value in (filters or {}).items():
+            query = query.filter(_filter_clause(name, value))
+        for tag in tags:
+            query = query.filter(sql.exists().where(
+                models.ImageTag.image_id == image.id,
+                models.ImageTag.value == tag,
+                models.ImageTag.deleted == sql.false()))
+        marker_row = None
+        if marker is not None:
+            marker_row = query.filter(image.id == marker).one_or_none()
+            if marker_row is None:
+                raise exception.ImageNotFound(image_id=marker)
+        keys, dirs = list(sort_keys), list(sort_dirs)
+        for tie_breaker in ('created_at', 'id'):
+            if tie_breaker not in keys:
+                keys.append(tie_breaker)
+                dirs.append(dirs[-1] if dirs else 'desc')
+        query = db_utils.paginate_query(query, image, limit, keys,
+                                        marker=marker_row, sort_dirs=dirs)
+        return _image_dicts(session, query.all())
+
+
+@retry_on_deadlock
+def image_create(values, properties, tags):
+    """Insert an image with its properties and tags; Duplicate if the id was
+    ever used (soft-deleted images keep theirs, OSSN-0075)."""
+    now = utcnow()
+    image_id = values['id']
+    try:
+        with writer() as session:
+            session.execute(sql.insert(models.Image).values(
+                created_at=now, updated_at=now, deleted=False, **values))
+            _insert_properties(session, image_id, properties, now)
+            _insert_tags(session, image_id, tags, now)
+    except db_exc.DBDuplicateEntry:
+        raise exception.Duplicate('Image ID %s already exists!' % image_id)
+
+
+def _insert_properties(session, image_id, properties, now):
+    if properties:
+        session.execute(sql.insert(models.ImageProperty), [
+            {'image_id': image_id, 'name': name, 'value': value,
+             'created_at': now, 'updated_at': now, 'deleted': False}
+            for name, value in properties.items()])
+
+
+def _insert_tags(session, image_id, tags, now):
+    if tags:
+        session.execute(sql.insert(models.ImageTag), [
+            {'image_id': image_id, 'value': tag, 'created_at': now,
+             'updated_at': now, 'deleted': False} for tag in tags])
+
+
+def _set_properties(session, image_id, properties, now):
+    """Update, revive or insert each property: the (image_id, name) key is
+    unique even over soft-deleted rows."""
+    prop = models.ImageProperty
+    missing = {}
+    for name, value in properties.items():
+        updated = session.execute(sql.update(prop).where(
+            prop.image_id == image_id, prop.name == name).values(
+            value=value, deleted=False, deleted_at=None, updated_at=now))
+        if updated.rowcount == 0:
+            missing[name] = value
+    _insert_properties(session, image_id, missing, now)
+
+
+def _soft_delete(session, model, now, *where):
+    return session.execute(sql.update(model).where(
+        model.deleted == sql.false(), *where).values(
+        deleted=True, deleted_at=now, updated_at=now)).rowcount
+
+
+@oslo_db_api.wrap_db_retry(
+    max_retries=10, retry_on_deadlock=True,
+    exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry))
+def image_update(image_id, values=None, from_state=None, set_properties=None,
+                 delete_properties=(), add_tags=(), remove_tags=(),
+                 add_locations=(), delete_locations=()):
+    """Apply one change set to an image in one transaction.
+
+    Only the given columns are written (plus ``updated_at``, now unless
+    given). With
+    ``from_state`` the update happens only if the image is still in that
+    status (Conflict otherwise), so two workers can't both move it on.
+    ``add_locations`` are ``{'url', 'metadata'}`` dicts; their new ids are
+    returned in order.
+    """
+    image = models.Image
+    now = utcnow()
+    with writer() as session:
+        where = [image.id == image_id, image.deleted == sql.false()]
+        if from_state is not None:
+            where.append(image.status == from_state)
+        values = dict(values or {})
+        values.setdefault('updated_at', now)
+        updated = session.execute(sql.update(image).where(*where).values(
+            **values))
+        if updated.rowcount == 0:
+            _raise_missing_or_conflict(session, image_id, from_state,
+                                       values.get('status'))
+        _set_properties(session, image_id, set_properties or {}, now)
+        if delete_properties:
+            _soft_delete(session, models.ImageProperty, now,
+                         models.ImageProperty.image_id == image_id,
+                         models.ImageProperty.name.in_(delete_properties))
+        _insert_tags(session, image_id, add_tags, now)
+        if remove_tags:
+            _soft_delete(session, models.ImageTag, now,
+                         models.ImageTag.image_id == image_id,
+                         models.ImageTag.value.in_(remove_tags))
+        if delete_locations:
+            _soft_delete(session, models.ImageLocation, now,
+                         models.ImageLocation.image_id == image_id,
+                         models.ImageLocation.id.in_(delete_locations))
+        return [_insert_location(session, image_id, loc, now)
+                for loc in add_locations]
+
+
+def _insert_location(session, image_id, location, now):
+    result = session.execute(sql.insert(models.ImageLocation).values(
+        image_id=image_id, value=location['url'],
+        meta_data=location.get('metadata') or {}, created_at=now,
+        updated_at=now, deleted=False))
+    return result.inserted_primary_key[0]
+
+
+def _raise_missing_or_conflict(session, image_id, from_state, new_status):
+    current = session.execute(sql.select(models.Image.status).where(
+        models.Image.id == image_id,
+        models.Image.deleted == sql.false())).scalar_one_or_none()
+    if current is None:
+        raise exception.ImageNotFound(image_id=image_id)
+    raise exception.Conflict(
+        'Image status transition from %s to %s is not allowed (wanted '
+        'from_state=%s)' % (current, new_status, from_state))
+
+
+@retry_on_deadlock
+def image_destroy(image_id, status):
+    """Soft-delete an image and every undeleted row that belongs to it."""
+    now = utcnow()
+    with writer() as session:
+        updated = session.execute(sql.update(models.Image).where(
+            models.Image.id == image_id,
+            models.Image.deleted == sql.false()).values(
+            status=status, deleted=True, deleted_at=now, updated_at=now))
+        if updated.rowcount == 0:
+            raise exception.ImageNotFound(image_id=image_id)
+        for child in (models.ImageProperty, models.ImageTag,
+                      models.ImageLocation, models.ImageMember):
+            _soft_delete(session, child, now, child.image_id == image_id)
+
+
+def storage_used(owner, exclude_image_id=None):
+    """Bytes of data ``owner``'s undeleted images hold, counting each
+    location (a copy in two stores is stored twice)."""
+    image, location = models.Image, models.ImageLocation
+    with reader() as session:
+        query = sql.select(sql.func.coalesce(sql.func.sum(image.size), 0)).join(
+            location, location.image_id == image.id).where(
+            image.owner == owner, image.deleted == sql.false(),
+            location.deleted == sql.false())
+        if exclude_image_id:
+            query = query.where(image.id != exclude_image_id)
+        return int(session.execute(query).scalar())
+
+
+# --- members --------------------------------------------------------------
+
+MEMBER_COLUMNS = ('id', 'image_id', 'member', 'status', 'created_at',
+                  'updated_at')
+
+
+def member_list(image_id, member=None):
+    """Undeleted memberships of an image (of one project if ``member``)."""
+    model = models.ImageMember
+    with reader() as session:
+        query = sql.select(model).where(model.image_id == image_id,
+                                        model.deleted == sql.false())
+        if member is not None:
+            query = query.where(model.member == member)
+        return [_row_values(row, MEMBER_COLUMNS) for row in
+                session.execute(query.order_by(model.id)).scalars()]
+
+
+@retry_on_deadlock
+def member_create(image_id, member, status):
+    now = utcnow()
+    with writer() as session:
+        result = session.execute(sql.insert(models.ImageMember).values(
+            image_id=image_id, member=member, status=status, can_share=False,
+            created_at=now, updated_at=now, deleted=False))
+        return result.inserted_primary_key[0]
+
+
+@retry_on_deadlock
+def member_update(member_row_id, status):
+    now = utcnow()
+    with writer() as session:
+        session.execute(sql.update(models.ImageMember).where(
+            models.ImageMember.id == member_row_id).values(
+            status=status, updated_at=now))
+    return now
+
+
+@retry_on_deadlock
+def member_delete(member_row_id):
+    with writer() as session:
+        _soft_delete(session, models.ImageMember, utcnow(),
+                     models.ImageMember.id == member_row_id)

@@ -6,8 +6,6 @@ migrations describe the same tables. The migration test compares these
 models with the migrated schema on SQLite, MariaDB and PostgreSQL.
 """
 
-import datetime
-
 from oslo_serialization import jsonutils
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Enum,
                         ForeignKey, Index, Integer, String, Text,
@@ -15,15 +13,11 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Enum,
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
+from glance.common.utils import utcnow
+
 MYSQL_TABLE_ARGS = {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'}
 
 Base = declarative_base()
-
-
-def utcnow():
-    """Naive UTC, second precision: what every timestamp column holds."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.replace(tzinfo=None, microsecond=0)
 
 
 class JSONEncodedDict(TypeDecorator):

@@ -1,0 +1,137 @@
+"""The store layer: image data in and out of glance_store.
+
+Uploads stream through glance_store, which hashes while it writes (md5
+``checksum`` and ``os_hash_value``); the size cap and the owner's storage
+quota are enforced on the stream itself, so nothing is buffered. Deleting an
+image deletes its data, or leaves it for the scrubber with
+``delayed_delete``.
+"""
+
+import glance_store
+from glance_store import exceptions as store_exc
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from glance.common import exception
+from glance.db import api as db_api
+from glance import quota
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+
+class Gone(exception.GlanceError):
+    message = 'Image %(image_id)s was deleted during the upload.'
+
+
+class StoreUnavailable(exception.GlanceError):
+    message = 'The image store is unavailable: %(reason)s'
+
+
+def init_stores():
+    """Load the configured store drivers (once per process)."""
+    glance_store.create_stores(CONF)
+    glance_store.verify_default_store()
+
+
+class _CappedReader:
+    """A request body that refuses to yield more than ``limit`` bytes."""
+
+    def __init__(self, body, limit, too_big):
+        self.body = body
+        self.remaining = limit
+        self.too_big = too_big
+        self.bytes_read = 0
+
+    def read(self, size=-1):
+        chunk = self.body.read(size)
+        self.bytes_read += len(chunk)
+        if self.remaining is not None and self.bytes_read > self.remaining:
+            raise self.too_big()
+        return chunk
+
+
+def _upload_limit(image):
+    """Bytes this upload may write, and the error for going beyond."""
+    limit, error = CONF.image_size_cap, exception.LimitExceeded(
+        'Image exceeds the storage quota: the size cap is %d bytes.'
+        % CONF.image_size_cap)
+    if image.owner is not None:
+        room = quota.storage_room(db_api.storage_used(image.owner))
+        if room is not None and room < limit:
+            limit, error = room, exception.LimitExceeded(
+                'Denying attempt to upload image because it exceeds the '
+                'quota: %d bytes remaining.' % room)
+    return limit, error
+
+
+def write_data(context, image, body, size):
+    """Stream ``body`` into the default store; on success the image carries
+    its new size, checksums and location (not yet saved)."""
+    limit, error = _upload_limit(image)
+    if size is not None and size > limit:
+        raise error
+    reader = _CappedReader(body, limit, lambda: error)
+    algo = CONF.hashing_algorithm
+    try:
+        url, written, checksum, multihash, metadata = (
+            glance_store.add_to_backend_with_multihash(
+                CONF, image.image_id, reader, size or 0, algo,
+                context=context))
+    except store_exc.Duplicate:
+        raise exception.Conflict('Image data already exists in the store.')
+    except store_exc.StorageFull as e:
+        raise exception.LimitExceeded('Image storage media is full: %s' % e)
+    except (store_exc.StorageWriteDenied, store_exc.StoreAddDisabled) as e:
+        raise StoreUnavailable(reason=e)
+    image.size = written
+    image.checksum = checksum
+    image.os_hash_algo = algo
+    image.os_hash_value = multihash
+    image.locations.append({'id': None, 'url': url, 'metadata': metadata,
+                            'status': 'active'})
+
+
+def delete_data(context, url):
+    """Delete one location's data; data already gone counts as deleted."""
+    try:
+        glance_store.delete_from_backend(url, context=context)
+    except store_exc.NotFound:
+        LOG.info('Data at a location of a deleted image was already gone.')
+    except (store_exc.InUseByStore, store_exc.HasSnapshot) as e:
+        raise exception.Conflict('Image data is in use: %s' % e)
+
+
+def read_data(context, image, offset=0, length=None):
+    """An iterator over the image's data (from its first readable
+    location) and the number of bytes it will yield."""
+    errors = []
+    for location in image.active_locations:
+        try:
+            return glance_store.get_from_backend(
+                location['url'], offset=offset, chunk_size=length,
+                context=context)
+        except (store_exc.NotFound, store_exc.UnknownScheme,
+                store_exc.BackendException) as e:
+            errors.append(e)
+            LOG.warning('Cannot read image %s from one of its locations: '
+                        '%s', image.image_id, e)
+    raise StoreUnavailable(reason='; '.join(str(e) for e in errors)
+                           or 'no location')
+
+
+class ImageRepoProxy:
+    """Deleting an image deletes (or schedules deleting) its data first."""
+
+    def __init__(self, repo, context):
+        self.repo = repo
+        self.context = context
+
+    def __getattr__(self, name):
+        return getattr(self.repo, name)
+
+    def remove(self, image):
+        if image.status != 'pending_delete':
+            for location in image.active_locations:
+                delete_data(self.context, location['url'])
+        self.repo.remove(image)
