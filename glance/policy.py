@@ -1,0 +1,64 @@
+"""Policy checks for the API controllers.
+
+Rules and defaults live in ``glance.policies``; operators override them in
+``[oslo_policy] policy_file`` (policy.yaml), which oslo.policy re-reads
+when it changes.
+"""
+
+from oslo_config import cfg
+
+from glance import policies
+from glance.common import exception
+
+CONF = cfg.CONF
+
+_enforcer = None
+
+
+def enforcer():
+    """The process-wide Enforcer, built on first use."""
+    global _enforcer
+    if _enforcer is None:
+        _enforcer = policies.new_enforcer(CONF)
+    return _enforcer
+
+
+def reset():
+    """Forget the Enforcer and the rules it loaded (for tests)."""
+    global _enforcer
+    if _enforcer is not None:
+        _enforcer.clear()
+    _enforcer = None
+
+
+def check(context, action, target):
+    """Whether the rule named action allows context on target.
+
+    A token of a scope the rule does not accept (system, domain) is
+    refused like any other failure.
+    """
+    return bool(enforcer().authorize(action, target, context))
+
+
+def authorize(context, action, target):
+    """Raise Forbidden unless the rule named action allows it."""
+    if not check(context, action, target):
+        raise exception.Forbidden(
+            f'You are not authorized to complete {action} action.')
+
+
+def image_target(image, member=None):
+    """The target image rules are checked against.
+
+    image: mapping of the image's attributes ("id" or "image_id", "owner",
+    "visibility", ...) with its extra properties merged in, attributes
+    winning. member: the caller's project when it sees the image through a
+    membership.
+    """
+    target = dict(image)
+    image_id = target.get('id', target.get('image_id'))
+    # Set last so that an extra property cannot pose as one of these.
+    target.update(id=image_id, image_id=image_id,
+                  project_id=target.get('owner'),
+                  member=member, member_id=member)
+    return target
