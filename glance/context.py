@@ -14,8 +14,3 @@ class RequestContext(context.RequestContext):
     def owner(self):
         """Images created in this context belong to its project."""
         return self.project_id
-
-    def to_policy_values(self):
-        values = super().to_policy_values()
-        values['is_admin'] = self.is_admin
-        return values

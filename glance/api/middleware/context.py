@@ -16,6 +16,7 @@ import webob.dec
 import webob.exc
 
 from glance import context
+from glance import policy
 
 CONF = cfg.CONF
 
@@ -72,16 +73,17 @@ class _ContextMiddleware:
 
 
 def _context_from_headers(req, request_id):
-    roles = _roles(req)
-    return context.RequestContext(
+    ctx = context.RequestContext(
         user_id=req.headers.get('X-User-Id'),
         project_id=(req.headers.get('X-Project-Id')
                     or req.headers.get('X-Tenant-Id')),
-        roles=roles,
-        is_admin='admin' in roles,
+        roles=_roles(req),
         request_id=request_id,
         auth_token=req.headers.get('X-Auth-Token'),
         service_catalog=req.headers.get('X-Service-Catalog'))
+    # Admin is whatever the deployment's context_is_admin rule says.
+    ctx.is_admin = policy.check(ctx, 'context_is_admin', {})
+    return ctx
 
 
 class ContextMiddleware(_ContextMiddleware):

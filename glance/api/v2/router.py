@@ -12,6 +12,12 @@ import webob.dec
 import webob.exc
 
 from glance.api import faults
+from glance.api.v2 import image_data
+from glance.api.v2 import images
+from glance.api.v2 import info
+from glance.api.v2 import members
+from glance.api.v2 import schemas
+from glance.api.v2 import tags
 from glance.common import exception
 
 LOG = logging.getLogger(__name__)
@@ -19,6 +25,26 @@ LOG = logging.getLogger(__name__)
 KNOWN_METHODS = {'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'}
 
 ROUTES = {
+    '/images': {'GET': images.index, 'POST': images.create},
+    '/images/{image_id}': {'GET': images.show, 'PATCH': images.update,
+                           'DELETE': images.delete},
+    '/images/{image_id}/file': {'PUT': image_data.upload,
+                                'GET': image_data.download},
+    '/images/{image_id}/actions/deactivate': {'POST': images.deactivate},
+    '/images/{image_id}/actions/reactivate': {'POST': images.reactivate},
+    '/images/{image_id}/tags/{tag}': {'PUT': tags.add, 'DELETE': tags.delete},
+    '/images/{image_id}/members': {'GET': members.index,
+                                   'POST': members.create},
+    '/images/{image_id}/members/{member_id}': {'GET': members.show,
+                                               'PUT': members.update,
+                                               'DELETE': members.delete},
+    '/schemas/image': {'GET': schemas.image},
+    '/schemas/images': {'GET': schemas.images},
+    '/schemas/member': {'GET': schemas.member},
+    '/schemas/members': {'GET': schemas.members},
+    '/info/stores': {'GET': info.stores},
+    '/info/stores/detail': {'GET': info.stores},
+    '/info/usage': {'GET': info.usage},
 }
 
 

@@ -1,0 +1,90 @@
+"""Request and response plumbing shared by the v2 handlers."""
+
+import functools
+
+from oslo_serialization import jsonutils
+import webob
+import webob.exc
+
+from glance import gateway
+from glance.common import exception
+from glance import policy
+
+
+def context(req):
+    return req.environ['glance.context']
+
+
+def json_response(body, status=200, headers=None):
+    response = webob.Response(status=status, content_type='application/json',
+                              charset='UTF-8')
+    response.headers.update(headers or {})
+    response.body = jsonutils.dump_as_bytes(body)
+    return response
+
+
+def no_content():
+    return webob.Response(status=204)
+
+
+def has_body(req):
+    return bool(req.content_length) or (
+        'Transfer-Encoding' in req.headers
+        and req.method in ('POST', 'PUT', 'PATCH'))
+
+
+def no_body(handler):
+    """Routes that take no body refuse one, as upstream does."""
+    @functools.wraps(handler)
+    def refusing(req, **kwargs):
+        if has_body(req):
+            raise webob.exc.HTTPBadRequest(
+                explanation='A body is not expected with this request.')
+        return handler(req, **kwargs)
+    return refusing
+
+
+def json_body(req, expected=dict):
+    """The request body decoded from JSON; 400 unless it is ``expected``."""
+    try:
+        body = jsonutils.loads(req.body)
+    except ValueError:
+        raise webob.exc.HTTPBadRequest(
+            explanation='Malformed JSON in request body.')
+    if not isinstance(body, expected):
+        raise webob.exc.HTTPBadRequest(
+            explanation='Unexpected body type. Expected %s.'
+            % ('list' if expected is list else 'dict'))
+    return body
+
+
+def policy_target(image):
+    """What policy rules about an image may refer to."""
+    attributes = {k: str(v) for k, v in image.extra_properties.items()}
+    attributes.update(id=image.image_id, owner=image.owner,
+                      visibility=image.visibility, status=image.status,
+                      protected=image.protected)
+    return policy.image_target(attributes, member=image.member)
+
+
+def authorize_on_image(ctx, action, image):
+    """Check ``action`` on an image: callers who can't even see the image
+    get 404, as upstream answers, others 403."""
+    target = policy_target(image)
+    if not policy.check(ctx, action, target):
+        if not policy.check(ctx, 'get_image', target):
+            raise exception.ImageNotFound(image_id=image.image_id)
+        policy.authorize(ctx, action, target)
+
+
+def find_image(req, image_id, action='get_image'):
+    """The image (through the gateway) and its repository, after checking
+    ``action``; 404 for images the caller can't see."""
+    ctx = context(req)
+    repo = gateway.image_repo(ctx)
+    image = repo.get(image_id)
+    if not policy.check(ctx, 'get_image', policy_target(image)):
+        raise exception.ImageNotFound(image_id=image_id)
+    if action != 'get_image':
+        authorize_on_image(ctx, action, image)
+    return repo, image

@@ -1,0 +1,119 @@
+"""Image data: upload (``PUT .../file``) and download (``GET .../file``)."""
+
+import re
+
+from oslo_log import log as logging
+import webob
+import webob.exc
+
+from glance.api import common
+from glance.common import exception
+from glance import domain
+from glance import location
+
+LOG = logging.getLogger(__name__)
+
+_RANGE = re.compile(r'^bytes=(\d*)-(\d*)$')
+
+
+def _restore_queued(repo, image):
+    """Put a failed upload's image back to queued for another try."""
+    image.status = 'queued'
+    image.checksum = image.os_hash_algo = image.os_hash_value = None
+    try:
+        repo.save(image, from_state='saving')
+    except exception.GlanceError:
+        LOG.warning('Image %s changed during a failed upload; left as it '
+                    'is.', image.image_id)
+
+
+def _declared_size(req):
+    """Bytes the client says it sends, if it says."""
+    raw = req.headers.get('x-openstack-image-size')
+    if raw is None:
+        return req.content_length or None
+    if not raw.isdigit():
+        raise exception.Invalid('x-openstack-image-size must be a '
+                                'non-negative integer.')
+    return int(raw) or None
+
+
+def upload(req, image_id):
+    if req.content_type != 'application/octet-stream':
+        raise webob.exc.HTTPUnsupportedMediaType(
+            explanation='Content-Type must be application/octet-stream.')
+    ctx = common.context(req)
+    repo, image = common.find_image(req, image_id, 'upload_image')
+    try:
+        image.status = 'saving'
+    except domain.InvalidStatusTransition as e:
+        raise exception.Conflict(e.msg)
+    size = _declared_size(req)
+    repo.save(image, from_state='queued')
+    try:
+        location.write_data(ctx, image, req.body_file, size)
+    except BaseException as error:
+        _restore_queued(repo, image)
+        if isinstance(error, OSError):
+            raise exception.Invalid('The image data could not be read from '
+                                    'the request: %s' % error)
+        raise
+    image.status = 'active'
+    try:
+        repo.save(image, from_state='saving')
+    except (exception.Conflict, exception.NotFound):
+        for loc in image.locations:
+            if loc['id'] is None:
+                location.delete_data(ctx, loc['url'])
+        raise webob.exc.HTTPGone(explanation=location.Gone.message % {
+            'image_id': image_id})
+    return common.no_content()
+
+
+def _requested_range(req, size):
+    """(offset, length) of a ``Range: bytes=a-b`` request, or None."""
+    header = req.headers.get('Range') or req.headers.get('Content-Range')
+    if not header:
+        return None
+    if ',' in header:
+        raise exception.Invalid('Multiple ranges are not supported.')
+    match = _RANGE.match(header.strip())
+    if match is None or match.groups() == ('', ''):
+        raise webob.exc.HTTPRequestRangeNotSatisfiable(
+            explanation='Invalid Range header %r.' % header)
+    first, last = match.groups()
+    if first == '':
+        start = max(size - int(last), 0)
+        end = size - 1
+    else:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise webob.exc.HTTPRequestRangeNotSatisfiable(
+            headers=[('Content-Range', 'bytes */%d' % size)])
+    return start, end - start + 1
+
+
+@common.no_body
+def download(req, image_id):
+    ctx = common.context(req)
+    _repo, image = common.find_image(req, image_id, 'download_image')
+    if image.status == 'deactivated' and not ctx.is_admin:
+        raise exception.Forbidden('The requested image has been deactivated. '
+                                  'Image data download is forbidden.')
+    if not image.active_locations:
+        return common.no_content()
+    size = image.size or 0
+    wanted = _requested_range(req, size) if size else None
+    offset, length = wanted or (0, None)
+    chunks, _length = location.read_data(ctx, image, offset, length)
+    response = webob.Response(content_type='application/octet-stream',
+                              app_iter=chunks)
+    response.content_length = length if wanted else image.size
+    if wanted:
+        response.status = 206
+        response.headers['Content-Range'] = 'bytes %d-%d/%d' % (
+            offset, offset + length - 1, size)
+    elif image.checksum:
+        response.headers['Content-MD5'] = image.checksum
+    return response

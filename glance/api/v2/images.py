@@ -1,0 +1,423 @@
+"""Images: create, list, show, JSON-patch update, delete, (de)activate."""
+
+import csv
+import urllib.parse
+
+from oslo_config import cfg
+from oslo_utils import timeutils
+import webob.exc
+
+from glance.api import common
+from glance.api.v2 import schemas
+from glance.common import exception
+from glance import domain
+from glance import gateway
+from glance import policy
+
+CONF = cfg.CONF
+
+SORT_KEYS = ('name', 'status', 'container_format', 'disk_format', 'size',
+             'id', 'created_at', 'updated_at')
+# Filters that take an operator prefix (``in:a,b`` or ``eq:a``).
+OPERATOR_FILTERS = ('name', 'id', 'status', 'container_format', 'disk_format')
+TIME_FILTERS = ('created_at', 'updated_at')
+TIME_OPERATORS = ('gt', 'gte', 'lt', 'lte', 'eq', 'neq')
+BOOLEAN_FILTERS = ('protected', 'os_hidden')
+INTEGER_FILTERS = ('min_ram', 'min_disk', 'size', 'virtual_size')
+LIST_PARAMETERS = ('limit', 'marker', 'sort_key', 'sort_dir', 'sort',
+                   'visibility', 'member_status', 'tag')
+HIDDEN_PROPERTIES = ('os_glance_stage_host', 'os_glance_hash_op_host')
+WRITABLE_ATTRIBUTES = ('name', 'visibility', 'protected', 'os_hidden',
+                       'min_ram', 'min_disk', 'container_format',
+                       'disk_format', 'owner', 'tags')
+PATCH_MEDIA_TYPES = {
+    'application/openstack-images-v2.1-json-patch': 'v2.1',
+    'application/openstack-images-v2.0-json-patch': 'v2.0',
+}
+
+
+# --- views ------------------------------------------------------------------
+
+def timestamp(value):
+    return value.strftime('%Y-%m-%dT%H:%M:%SZ') if value else None
+
+
+def image_view(image):
+    view = {k: ('' if v is None else v)
+            for k, v in image.extra_properties.items()
+            if k not in HIDDEN_PROPERTIES}
+    path = '/v2/images/%s' % image.image_id
+    view.update(
+        id=image.image_id, name=image.name, status=image.status,
+        visibility=image.visibility, protected=image.protected,
+        os_hidden=image.os_hidden, checksum=image.checksum,
+        os_hash_algo=image.os_hash_algo, os_hash_value=image.os_hash_value,
+        owner=image.owner, size=image.size, virtual_size=image.virtual_size,
+        container_format=image.container_format,
+        disk_format=image.disk_format, min_ram=image.min_ram,
+        min_disk=image.min_disk, tags=sorted(image.tags),
+        created_at=timestamp(image.created_at),
+        updated_at=timestamp(image.updated_at),
+        self=path, file=path + '/file', schema='/v2/schemas/image')
+    locations = image.active_locations
+    if CONF.show_image_direct_url and locations:
+        view['direct_url'] = locations[0]['url']
+    if CONF.show_multiple_locations:
+        view['locations'] = [{'url': loc['url'], 'metadata': loc['metadata']}
+                             for loc in locations]
+    return view
+
+
+# --- input checks -----------------------------------------------------------
+
+def _check_text(value, what):
+    """Strings the DB (MySQL utf8) can store: no 4-byte characters."""
+    if isinstance(value, str) and any(ord(c) > 0xFFFF for c in value):
+        raise exception.Invalid("%s can't contain 4 byte unicode characters."
+                                % what)
+
+
+def _check_attribute(name, value):
+    _check_text(name, 'Property name')
+    if len(name) > 255:
+        raise exception.Invalid('Property name %r... is longer than 255 '
+                                'characters.' % name[:20])
+    for item in value if isinstance(value, list) else [value]:
+        _check_text(item, 'Value of %s' % name)
+    if name in ('min_ram', 'min_disk') and isinstance(value, int) and (
+            not 0 <= value <= domain.MAX_INT32):
+        raise exception.Invalid('%s must be between 0 and %d.'
+                                % (name, domain.MAX_INT32))
+
+
+def _refuse_unsettable(name):
+    if name in domain.READONLY_ATTRIBUTES or name in ('os_hash_algo',
+                                                      'os_hash_value'):
+        raise exception.Forbidden("Attribute '%s' is read-only." % name)
+    if domain.is_reserved(name):
+        raise exception.Forbidden("Attribute '%s' is reserved." % name)
+
+
+def _authorize_visibility(ctx, image_or_target, visibility):
+    rule = {'public': 'publicize_image',
+            'community': 'communitize_image'}.get(visibility)
+    if rule:
+        policy.authorize(ctx, rule, image_or_target)
+
+
+# --- create -----------------------------------------------------------------
+
+def create(req):
+    ctx = common.context(req)
+    body = common.json_body(req)
+    for name, value in body.items():
+        if name != 'id':
+            _refuse_unsettable(name)
+        _check_attribute(name, value)
+    schemas.validate_image(body)
+    owner = body.pop('owner', None) or ctx.project_id
+    target = policy.image_target({'owner': owner, 'visibility':
+                                  body.get('visibility', 'shared')})
+    policy.authorize(ctx, 'add_image', target)
+    if owner != ctx.project_id and not ctx.is_admin:
+        raise exception.Forbidden("You are not permitted to create images "
+                                  "owned by '%s'." % owner)
+    _authorize_visibility(ctx, target, body.get('visibility'))
+    image_id = body.pop('id', None)
+    tags = body.pop('tags', None) or []
+    base = {k: body.pop(k) for k in WRITABLE_ATTRIBUTES if k in body}
+    image = gateway.image_factory().new_image(
+        owner=owner, image_id=image_id, extra_properties=body,
+        tags=set(tags), **base)
+    gateway.image_repo(ctx).add(image)
+    return common.json_response(image_view(image), status=201, headers={
+        'Location': '%s/v2/images/%s' % (req.host_url, image.image_id)})
+
+
+# --- list -------------------------------------------------------------------
+
+def _split_list(text):
+    """``a,b,"c,d"`` -> ['a', 'b', 'c,d']."""
+    try:
+        return next(csv.reader([text], skipinitialspace=True))
+    except (csv.Error, StopIteration):
+        raise exception.Invalid('Invalid list value %r.' % text)
+
+
+def _operator_filter(name, raw):
+    op, sep, operand = raw.partition(':')
+    if not sep or op not in ('in', 'eq'):
+        if sep and op.isalpha() and name not in ('name', 'id'):
+            raise exception.Invalid('Unable to filter by unknown operator '
+                                    "'%s'." % op)
+        return ('eq', raw)
+    return ('in', _split_list(operand)) if op == 'in' else ('eq', operand)
+
+
+def _time_filter(name, raw):
+    op, sep, value = raw.partition(':')
+    if not sep or op not in TIME_OPERATORS:
+        op, value = 'eq', raw
+    try:
+        moment = timeutils.normalize_time(timeutils.parse_isotime(value))
+    except ValueError:
+        raise exception.Invalid('Unable to filter on a %s of %r: not an '
+                                'ISO 8601 time.' % (name, raw))
+    return (op, moment)
+
+
+def _boolean(name, raw):
+    value = raw.strip().lower()
+    if value not in ('true', 'false'):
+        raise exception.Invalid('Invalid value for %s: %r (expected true '
+                                'or false).' % (name, raw))
+    return value == 'true'
+
+
+def _integer(name, raw):
+    try:
+        return int(raw)
+    except ValueError:
+        raise exception.Invalid('Invalid value for %s: %r is not an integer.'
+                                % (name, raw))
+
+
+def _parse_filters(params):
+    filters = {'os_hidden': ('eq', False)}
+    for name, raw in params.items():
+        if name in LIST_PARAMETERS:
+            continue
+        _check_text(raw, 'Filter %s' % name)
+        if name == 'changes-since':
+            raise exception.Invalid('The "changes-since" filter is no longer '
+                                    'available on v2.')
+        if name in OPERATOR_FILTERS:
+            filters[name] = _operator_filter(name, raw)
+        elif name in TIME_FILTERS:
+            filters[name] = _time_filter(name, raw)
+        elif name in BOOLEAN_FILTERS:
+            filters[name] = ('eq', _boolean(name, raw))
+        elif name in INTEGER_FILTERS:
+            filters[name] = ('eq', _integer(name, raw))
+        elif name.endswith(('_min', '_max')) and name[:-4] in INTEGER_FILTERS:
+            filters[name] = ('eq', _integer(name, raw))
+        else:
+            filters[name] = ('eq', raw)
+    return filters
+
+
+def _parse_sort(params):
+    keys, dirs = params.getall('sort_key'), params.getall('sort_dir')
+    if 'sort' in params:
+        if keys or dirs:
+            raise exception.Invalid('The "sort" parameter cannot be combined '
+                                    'with sort_key or sort_dir.')
+        keys, dirs = [], []
+        for item in params['sort'].split(','):
+            key, _, direction = item.strip().partition(':')
+            keys.append(key.strip())
+            dirs.append(direction.strip() or 'desc')
+    keys = keys or ['created_at']
+    if len(dirs) <= 1:
+        dirs = dirs * len(keys) or ['desc'] * len(keys)
+    if len(dirs) != len(keys):
+        raise exception.Invalid('The number of sort_dir values must be one '
+                                'or match the number of sort_key values.')
+    for key in keys:
+        if key not in SORT_KEYS:
+            raise exception.Invalid('Invalid sort key: %s. It should be one '
+                                    'of: %s.' % (key, ', '.join(SORT_KEYS)))
+    for direction in dirs:
+        if direction not in ('asc', 'desc'):
+            raise exception.Invalid('Invalid sort direction: %s.' % direction)
+    return keys, dirs
+
+
+def _parse_limit(params):
+    if 'limit' not in params:
+        return CONF.limit_param_default
+    limit = _integer('limit', params['limit'])
+    if limit < 0:
+        raise exception.Invalid('limit param must be positive')
+    return min(limit, CONF.api_limit_max)
+
+
+def _choice(params, name, choices, default):
+    value = params.get(name, default)
+    if value not in choices:
+        raise exception.Invalid('Invalid %s value: %s.' % (name, value))
+    return value
+
+
+def _page_links(req, images, limit):
+    query = urllib.parse.urlencode(
+        [(k, v) for k, v in req.GET.items() if k != 'marker'])
+    links = {'first': '/v2/images' + ('?' + query if query else ''),
+             'schema': '/v2/schemas/images'}
+    if images and len(images) == limit:
+        links['next'] = '/v2/images?%s' % '&'.join(
+            filter(None, [query, 'marker=%s' % images[-1].image_id]))
+    return links
+
+
+def index(req):
+    ctx = common.context(req)
+    policy.authorize(ctx, 'get_images', {'project_id': ctx.project_id})
+    params = req.GET
+    keys, dirs = _parse_sort(params)
+    limit = _parse_limit(params)
+    visibility = _choice(params, 'visibility', ('public', 'private',
+                                                'shared', 'community', 'all',
+                                                None), None)
+    member_status = _choice(params, 'member_status', (
+        'pending', 'accepted', 'rejected', 'all'), 'accepted')
+    tags = params.getall('tag')
+    for tag in tags:
+        _check_text(tag, 'Tag')
+    try:
+        images = gateway.image_repo(ctx).list(
+            filters=_parse_filters(params), tags=tags, visibility=visibility,
+            member_status='any' if member_status == 'all' else member_status,
+            marker=params.get('marker'), limit=limit, sort_keys=keys,
+            sort_dirs=dirs)
+    except exception.ImageNotFound:
+        raise exception.Invalid('Invalid marker. Image %s could not be '
+                                'found.' % params.get('marker'))
+    images = [i for i in images
+              if policy.check(ctx, 'get_image', common.policy_target(i))]
+    body = {'images': [image_view(i) for i in images]}
+    body.update(_page_links(req, images, limit))
+    return common.json_response(body)
+
+
+# --- show, delete, actions --------------------------------------------------
+
+@common.no_body
+def show(req, image_id):
+    _repo, image = common.find_image(req, image_id)
+    return common.json_response(image_view(image))
+
+
+@common.no_body
+def delete(req, image_id):
+    repo, image = common.find_image(req, image_id, 'delete_image')
+    try:
+        image.delete(CONF.delayed_delete)
+    except domain.InvalidStatusTransition as e:
+        raise exception.Invalid(e.msg)
+    repo.remove(image)
+    return common.no_content()
+
+
+@common.no_body
+def deactivate(req, image_id):
+    repo, image = common.find_image(req, image_id, 'deactivate')
+    if image.status != 'deactivated':
+        image.deactivate()
+        repo.save(image, from_state='active')
+    return common.no_content()
+
+
+@common.no_body
+def reactivate(req, image_id):
+    repo, image = common.find_image(req, image_id, 'reactivate')
+    if image.status != 'active':
+        image.reactivate()
+        repo.save(image, from_state='deactivated')
+    return common.no_content()
+
+
+# --- update (JSON-patch) ----------------------------------------------------
+
+def _decode_pointer(path):
+    """'/a~1b' -> ['a/b']; 400 for paths JSON-pointer doesn't allow."""
+    if not isinstance(path, str) or not path.startswith('/') or (
+            path.endswith('/') and path != '/'):
+        raise exception.Invalid('Json path should start with a \'/\', end '
+                                'with no \'/\', no 2 subsequent \'/\' are '
+                                'allowed.')
+    parts = path[1:].split('/')
+    for part in parts:
+        if not part or '~' in part.replace('~0', '').replace('~1', ''):
+            raise exception.Invalid('Pointer `%s` is not a valid JSON '
+                                    'pointer.' % path)
+    return [p.replace('~1', '/').replace('~0', '~') for p in parts]
+
+
+def _parse_operation(raw, dialect):
+    """One patch operation as (op, name, value)."""
+    if not isinstance(raw, dict):
+        raise exception.Invalid('Operations must be JSON objects.')
+    if dialect == 'v2.1':
+        op, path = raw.get('op'), raw.get('path')
+    else:
+        ops = [k for k in ('add', 'replace', 'remove') if k in raw]
+        if len(ops) != 1:
+            raise exception.Invalid('Operation objects must contain exactly '
+                                    'one member named "add", "remove", or '
+                                    '"replace".')
+        op, path = ops[0], raw[ops[0]]
+    if op not in ('add', 'replace', 'remove'):
+        raise exception.Invalid('Operation objects must contain a valid '
+                                '"op": add, replace or remove.')
+    if path is None:
+        raise exception.Invalid('Unable to find `path` in operation.')
+    parts = _decode_pointer(path)
+    if op != 'remove' and 'value' not in raw:
+        raise exception.Invalid('Operation "%s" requires a member named '
+                                '"value".' % op)
+    if parts[0] == 'locations':
+        raise exception.Forbidden("It's not allowed to add/update/remove "
+                                  "locations if locations are invisible."
+                                  if not CONF.show_multiple_locations else
+                                  'Changing locations through PATCH is not '
+                                  'supported by this service.')
+    if len(parts) != 1:
+        raise exception.Invalid('Nested paths are not allowed.')
+    return op, parts[0], raw.get('value')
+
+
+def _apply_operation(ctx, image, op, name, value, dialect):
+    _refuse_unsettable(name)
+    _check_attribute(name, value)
+    if name in WRITABLE_ATTRIBUTES:
+        if op == 'remove':
+            raise exception.Forbidden('Property %s may not be removed.'
+                                      % name)
+        schemas.validate_image({name: value})
+        if name == 'owner' and not ctx.is_admin and value != image.owner:
+            raise exception.Forbidden('Owner can only be changed by an '
+                                      'administrator.')
+        if name == 'visibility':
+            _authorize_visibility(ctx, common.policy_target(image), value)
+        setattr(image, name, set(value) if name == 'tags' else value)
+        return
+    props = image.extra_properties
+    if op == 'remove':
+        if name not in props:
+            raise exception.Conflict('Property %s does not exist.' % name)
+        del props[name]
+        return
+    if op == 'replace' and name not in props:
+        raise exception.Conflict('Property %s does not exist.' % name)
+    if op == 'add' and dialect == 'v2.0' and name in props:
+        raise exception.Conflict('Property %s already present.' % name)
+    schemas.validate_image({name: value})
+    props[name] = value
+
+
+def update(req, image_id):
+    dialect = PATCH_MEDIA_TYPES.get(req.content_type)
+    if dialect is None:
+        raise webob.exc.HTTPUnsupportedMediaType(
+            explanation='Unsupported Content-Type',
+            headers=[('Accept-Patch', ', '.join(sorted(PATCH_MEDIA_TYPES,
+                                                       reverse=True)))])
+    operations = [_parse_operation(raw, dialect)
+                  for raw in common.json_body(req, expected=list)]
+    ctx = common.context(req)
+    repo, image = common.find_image(req, image_id, 'modify_image')
+    for op, name, value in operations:
+        _apply_operation(ctx, image, op, name, value, dialect)
+    repo.save(image)
+    return common.json_response(image_view(image))
