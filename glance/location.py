@@ -120,6 +120,27 @@ def read_data(context, image, offset=0, length=None):
                            or 'no location')
 
 
+# Schemes a client may not point an image at: they would expose files of
+# this host or credentials of the swift config.
+FORBIDDEN_SCHEMES = ('file', 'filesystem', 'swift+config')
+
+
+def check_new_location(context, url):
+    """The size of the data at a URL a client wants to add as a location;
+    Invalid unless a configured store can read it."""
+    scheme = url.partition('://')[0]
+    if scheme in FORBIDDEN_SCHEMES:
+        raise exception.Invalid('Invalid location: scheme %s is not '
+                                'allowed.' % scheme)
+    try:
+        size = glance_store.get_size_from_backend(url, context=context)
+    except (store_exc.GlanceStoreException, store_exc.BackendException) as e:
+        raise exception.Invalid('Invalid location: %s' % e)
+    if not size:
+        raise exception.Invalid('Invalid location: no data at %s' % url)
+    return size
+
+
 class ImageRepoProxy:
     """Deleting an image deletes (or schedules deleting) its data first."""
 

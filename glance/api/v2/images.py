@@ -12,6 +12,7 @@ from glance.api.v2 import schemas
 from glance.common import exception
 from glance import domain
 from glance import gateway
+from glance import location
 from glance import policy
 
 CONF = cfg.CONF
@@ -367,14 +368,74 @@ def _parse_operation(raw, dialect):
         raise exception.Invalid('Operation "%s" requires a member named '
                                 '"value".' % op)
     if parts[0] == 'locations':
-        raise exception.Forbidden("It's not allowed to add/update/remove "
-                                  "locations if locations are invisible."
-                                  if not CONF.show_multiple_locations else
-                                  'Changing locations through PATCH is not '
-                                  'supported by this service.')
-    if len(parts) != 1:
+        if len(parts) != (1 if op == 'replace' else 2):
+            raise exception.Invalid('Invalid path for locations: %s' % path)
+    elif len(parts) != 1:
         raise exception.Invalid('Nested paths are not allowed.')
-    return op, parts[0], raw.get('value')
+    return op, parts, raw.get('value')
+
+
+def _location_index(parts, count, op):
+    """Position named by ``/locations/<n|->``."""
+    if parts[1] == '-' and op == 'add':
+        return count
+    if not parts[1].isdigit() or int(parts[1]) > count - (op == 'remove'):
+        raise exception.Invalid('Invalid location index %s.' % parts[1])
+    return int(parts[1])
+
+
+def _new_location(ctx, image, value):
+    schemas.validate_image({'locations': [value]})
+    url = value['url']
+    if any(loc['url'] == url for loc in image.active_locations):
+        raise exception.Invalid('Invalid location: %s is already a location '
+                                'of this image.' % url)
+    size = location.check_new_location(ctx, url)
+    if image.size is None:
+        image.size = size
+    return {'id': None, 'url': url, 'metadata': value['metadata'],
+            'status': 'active'}
+
+
+def _change_locations(ctx, image, op, parts, value):
+    """JSON-patch on ``/locations``; returns locations whose data to delete
+    once the change is saved."""
+    if not CONF.show_multiple_locations:
+        raise exception.Forbidden("It's not allowed to add/update/remove "
+                                  "locations if locations are invisible.")
+    target = common.policy_target(image)
+    current = image.active_locations
+    if op == 'remove':
+        policy.authorize(ctx, 'delete_image_location', target)
+        if image.status != 'active':
+            raise exception.Conflict('Locations can only be removed from an '
+                                     'active image.')
+        if len(current) == 1:
+            raise exception.Forbidden('Cannot remove last location in the '
+                                      'image.')
+        removed = current[_location_index(parts, len(current), op)]
+        image.locations.remove(removed)
+        return [removed]
+    policy.authorize(ctx, 'set_image_location', target)
+    if image.status not in ('active', 'queued'):
+        raise exception.Conflict('Locations can only be set on a queued or '
+                                 'active image.')
+    if op == 'replace':
+        if not isinstance(value, list):
+            raise exception.Invalid('Locations must be replaced with a list.')
+        if current:
+            if sorted(v.get('url') for v in value if isinstance(v, dict)) != (
+                    sorted(loc['url'] for loc in current)):
+                raise exception.Invalid('Replacing locations is only '
+                                        'allowed with the same URLs.')
+            return []
+        image.locations.extend(_new_location(ctx, image, v) for v in value)
+    else:
+        index = _location_index(parts, len(current), op)
+        image.locations.insert(index, _new_location(ctx, image, value))
+    if image.status == 'queued' and image.active_locations:
+        image.status = 'active'
+    return []
 
 
 def _apply_operation(ctx, image, op, name, value, dialect):
@@ -417,7 +478,13 @@ def update(req, image_id):
                   for raw in common.json_body(req, expected=list)]
     ctx = common.context(req)
     repo, image = common.find_image(req, image_id, 'modify_image')
-    for op, name, value in operations:
-        _apply_operation(ctx, image, op, name, value, dialect)
+    unused = []
+    for op, parts, value in operations:
+        if parts[0] == 'locations':
+            unused += _change_locations(ctx, image, op, parts, value)
+        else:
+            _apply_operation(ctx, image, op, parts[0], value, dialect)
     repo.save(image)
+    for loc in unused:
+        location.delete_data(ctx, loc['url'])
     return common.json_response(image_view(image))
