@@ -16,7 +16,8 @@ def _snapshot(image):
     return {'columns': db_repo.column_values(image),
             'properties': dict(image.extra_properties),
             'tags': set(image.tags),
-            'location_ids': {loc['id'] for loc in image.locations}}
+            'locations': {loc['id']: dict(loc) for loc in image.locations
+                          if loc['id'] is not None}}
 
 
 def change_set(before, image):
@@ -38,8 +39,8 @@ def change_set(before, image):
                        ('add_locations', [loc for loc in image.locations
                                           if loc['id'] is None]),
                        ('delete_locations',
-                        sorted(before['location_ids']
-                               - now['location_ids']))):
+                        [loc for loc_id, loc in before['locations'].items()
+                         if loc_id not in now['locations']])):
         if value:
             changes[key] = value
     return changes

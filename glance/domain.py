@@ -22,6 +22,14 @@ STATUS_TRANSITIONS = {
     'deactivated': {'active', 'deleted'},
     'deleted': set(),
 }
+# A location's data is served while 'active'; 'pending_delete' waits for
+# its data to be deleted (by this request or by the scrubber); 'deleted'
+# means the data is gone. Restoring a pending_delete image revives them.
+LOCATION_TRANSITIONS = {
+    'active': {'pending_delete', 'deleted'},
+    'pending_delete': {'deleted', 'active'},
+    'deleted': set(),
+}
 # Moving to these needs both formats set.
 STATUSES_NEEDING_FORMATS = {'saving', 'active', 'importing'}
 VISIBILITIES = ('public', 'private', 'shared', 'community')

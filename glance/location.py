@@ -141,8 +141,30 @@ def check_new_location(context, url):
     return size
 
 
+def retire_location(context, loc, delayed):
+    """Take a location out of service: claim it (active -> pending_delete,
+    so no other worker acts on it), then unless ``delayed`` delete its data
+    and mark it deleted. Data that can't be deleted yet (in use) puts the
+    location back to active and raises Conflict; any other failure leaves
+    it pending_delete for the scrubber."""
+    if not db_api.location_transition(loc['id'], 'active', 'pending_delete'):
+        return
+    loc['status'] = 'pending_delete'
+    if delayed:
+        return
+    try:
+        delete_data(context, loc['url'])
+    except exception.Conflict:
+        db_api.location_transition(loc['id'], 'pending_delete', 'active')
+        loc['status'] = 'active'
+        raise
+    db_api.location_transition(loc['id'], 'pending_delete', 'deleted')
+    loc['status'] = 'deleted'
+
+
 class ImageRepoProxy:
-    """Deleting an image deletes (or schedules deleting) its data first."""
+    """Locations leaving an image, or the image itself, take their data
+    with them, or leave it to the scrubber with ``delayed_delete``."""
 
     def __init__(self, repo, context):
         self.repo = repo
@@ -151,8 +173,16 @@ class ImageRepoProxy:
     def __getattr__(self, name):
         return getattr(self.repo, name)
 
+    def apply(self, image, changes, from_state=None):
+        changes = dict(changes)
+        leaving = changes.pop('delete_locations', ())
+        if changes:
+            self.repo.apply(image, changes, from_state)
+        for loc in leaving:
+            retire_location(self.context, loc, CONF.delayed_delete)
+
     def remove(self, image):
-        if image.status != 'pending_delete':
-            for location in image.active_locations:
-                delete_data(self.context, location['url'])
+        delayed = image.status == 'pending_delete'
+        for loc in image.active_locations:
+            retire_location(self.context, loc, delayed)
         self.repo.remove(image)

@@ -23,6 +23,7 @@ from sqlalchemy import sql
 from glance.common import exception
 from glance.common.utils import utcnow
 from glance.db import models
+from glance import domain
 
 CONF = cfg.CONF
 
@@ -195,11 +196,12 @@ def _children(session, image_ids):
     for loc in session.execute(
             sql.select(models.ImageLocation).where(
                 models.ImageLocation.image_id.in_(image_ids),
+                models.ImageLocation.status == 'active',
                 models.ImageLocation.deleted == sql.false())
             .order_by(models.ImageLocation.id)).scalars():
         found[loc.image_id]['locations'].append(
             {'id': loc.id, 'url': loc.value, 'metadata': loc.meta_data or {},
-             'status': 'active'})
+             'status': loc.status})
     return found
 
 
@@ -350,7 +352,7 @@ def _soft_delete(session, model, now, *where):
     exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry))
 def image_update(image_id, values=None, from_state=None, set_properties=None,
                  delete_properties=(), add_tags=(), remove_tags=(),
-                 add_locations=(), delete_locations=()):
+                 add_locations=()):
     """Apply one change set to an image in one transaction.
 
     Only the given columns are written (plus ``updated_at``, now unless
@@ -383,10 +385,6 @@ def image_update(image_id, values=None, from_state=None, set_properties=None,
             _soft_delete(session, models.ImageTag, now,
                          models.ImageTag.image_id == image_id,
                          models.ImageTag.value.in_(remove_tags))
-        if delete_locations:
-            _soft_delete(session, models.ImageLocation, now,
-                         models.ImageLocation.image_id == image_id,
-                         models.ImageLocation.id.in_(delete_locations))
         return [_insert_location(session, image_id, loc, now)
                 for loc in add_locations]
 
@@ -394,8 +392,8 @@ def image_update(image_id, values=None, from_state=None, set_properties=None,
 def _insert_location(session, image_id, location, now):
     result = session.execute(sql.insert(models.ImageLocation).values(
         image_id=image_id, value=location['url'],
-        meta_data=location.get('metadata') or {}, created_at=now,
-        updated_at=now, deleted=False))
+        meta_data=location.get('metadata') or {}, status='active',
+        created_at=now, updated_at=now, deleted=False))
     return result.inserted_primary_key[0]
 
 
@@ -434,10 +432,52 @@ def storage_used(owner, exclude_image_id=None):
         query = sql.select(sql.func.coalesce(sql.func.sum(image.size), 0)).join(
             location, location.image_id == image.id).where(
             image.owner == owner, image.deleted == sql.false(),
-            location.deleted == sql.false())
+            location.status == 'active', location.deleted == sql.false())
         if exclude_image_id:
             query = query.where(image.id != exclude_image_id)
         return int(session.execute(query).scalar())
+
+
+# --- locations ------------------------------------------------------------
+
+@retry_on_deadlock
+def location_transition(location_id, from_status, to_status):
+    """Move a location from ``from_status`` to ``to_status`` if it is still
+    there (compare-and-set); True if this call made the move.
+
+    Only the moves of ``domain.LOCATION_TRANSITIONS`` are allowed. A location
+    that is not active is soft-deleted (``deleted`` = 1), as upstream keeps
+    it.
+    """
+    if to_status not in domain.LOCATION_TRANSITIONS.get(from_status, ()):
+        raise exception.Invalid('Location status cannot move from %s to %s.'
+                                % (from_status, to_status))
+    now = utcnow()
+    retired = to_status != 'active'
+    with writer() as session:
+        moved = session.execute(sql.update(models.ImageLocation).where(
+            models.ImageLocation.id == location_id,
+            models.ImageLocation.status == from_status).values(
+            status=to_status, deleted=retired,
+            deleted_at=now if retired else None, updated_at=now))
+        return moved.rowcount == 1
+
+
+def pending_delete_locations(deleted_before, limit):
+    """The scrubber's queue: locations whose data waits to be deleted, of
+    images deleted before ``deleted_before``, oldest first; dicts with
+    ``id``, ``image_id``, ``url`` and ``metadata``."""
+    location, image = models.ImageLocation, models.Image
+    with reader() as session:
+        rows = session.execute(
+            sql.select(location.id, location.image_id, location.value,
+                       location.meta_data)
+            .join(image, image.id == location.image_id)
+            .where(location.status == 'pending_delete',
+                   image.deleted_at <= deleted_before)
+            .order_by(image.deleted_at, location.id).limit(limit))
+        return [{'id': r.id, 'image_id': r.image_id, 'url': r.value,
+                 'metadata': r.meta_data or {}} for r in rows]
 
 
 # --- members --------------------------------------------------------------

@@ -120,6 +120,7 @@ class ImageLocation(SoftDeleteMixin, Base):
     __table_args__ = (
         Index('ix_image_locations_image_id', 'image_id'),
         Index('ix_image_locations_deleted', 'deleted'),
+        Index('ix_image_locations_status_image_id', 'status', 'image_id'),
         MYSQL_TABLE_ARGS,
     )
 
@@ -128,6 +129,7 @@ class ImageLocation(SoftDeleteMixin, Base):
     image = relationship(Image, backref='locations')
     value = Column(Text, nullable=False)
     meta_data = Column(JSONEncodedDict, default={})
+    status = Column(String(30), nullable=False, server_default='active')
 
 
 class ImageMember(SoftDeleteMixin, Base):

@@ -398,8 +398,8 @@ def _new_location(ctx, image, value):
 
 
 def _change_locations(ctx, image, op, parts, value):
-    """JSON-patch on ``/locations``; returns locations whose data to delete
-    once the change is saved."""
+    """JSON-patch on ``/locations``; the store layer retires removed ones
+    when the image is saved."""
     if not CONF.show_multiple_locations:
         raise exception.Forbidden("It's not allowed to add/update/remove "
                                   "locations if locations are invisible.")
@@ -413,9 +413,9 @@ def _change_locations(ctx, image, op, parts, value):
         if len(current) == 1:
             raise exception.Forbidden('Cannot remove last location in the '
                                       'image.')
-        removed = current[_location_index(parts, len(current), op)]
-        image.locations.remove(removed)
-        return [removed]
+        image.locations.remove(current[_location_index(parts, len(current),
+                                                       op)])
+        return
     policy.authorize(ctx, 'set_image_location', target)
     if image.status not in ('active', 'queued'):
         raise exception.Conflict('Locations can only be set on a queued or '
@@ -428,14 +428,14 @@ def _change_locations(ctx, image, op, parts, value):
                     sorted(loc['url'] for loc in current)):
                 raise exception.Invalid('Replacing locations is only '
                                         'allowed with the same URLs.')
-            return []
+            return
         image.locations.extend(_new_location(ctx, image, v) for v in value)
     else:
         index = _location_index(parts, len(current), op)
         image.locations.insert(index, _new_location(ctx, image, value))
     if image.status == 'queued' and image.active_locations:
         image.status = 'active'
-    return []
+
 
 
 def _apply_operation(ctx, image, op, name, value, dialect):
@@ -478,13 +478,10 @@ def update(req, image_id):
                   for raw in common.json_body(req, expected=list)]
     ctx = common.context(req)
     repo, image = common.find_image(req, image_id, 'modify_image')
-    unused = []
     for op, parts, value in operations:
         if parts[0] == 'locations':
-            unused += _change_locations(ctx, image, op, parts, value)
+            _change_locations(ctx, image, op, parts, value)
         else:
             _apply_operation(ctx, image, op, parts[0], value, dialect)
     repo.save(image)
-    for loc in unused:
-        location.delete_data(ctx, loc['url'])
     return common.json_response(image_view(image))
