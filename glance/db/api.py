@@ -463,21 +463,126 @@ def location_transition(location_id, from_status, to_status):
         return moved.rowcount == 1
 
 
-def pending_delete_locations(deleted_before, limit):
+def pending_delete_locations(deleted_before, limit, stale_claims_before,
+                             exclude=()):
     """The scrubber's queue: locations whose data waits to be deleted, of
-    images deleted before ``deleted_before``, oldest first; dicts with
-    ``id``, ``image_id``, ``url`` and ``metadata``."""
+    images deleted before ``deleted_before``, oldest first, that no live
+    scrubber has claimed (claims older than ``stale_claims_before`` are
+    dead); dicts with ``id``, ``image_id``, ``url`` and ``metadata``."""
     location, image = models.ImageLocation, models.Image
+    claim = models.ImageLocationClaim
     with reader() as session:
-        rows = session.execute(
+        query = (
             sql.select(location.id, location.image_id, location.value,
                        location.meta_data)
             .join(image, image.id == location.image_id)
+            .outerjoin(claim, claim.location_id == location.id)
             .where(location.status == 'pending_delete',
-                   image.deleted_at <= deleted_before)
-            .order_by(image.deleted_at, location.id).limit(limit))
+                   image.deleted_at <= deleted_before,
+                   sql.or_(claim.location_id.is_(None),
+                           claim.claimed_at < stale_claims_before)))
+        if exclude:
+            query = query.where(location.id.not_in(exclude))
+        rows = session.execute(
+            query.order_by(image.deleted_at, location.id).limit(limit))
         return [{'id': r.id, 'image_id': r.image_id, 'url': r.value,
                  'metadata': r.meta_data or {}} for r in rows]
+
+
+def claim_location(location_id, claimed_by, stale_before):
+    """Take the right to delete a pending_delete location's data; False if
+    another live scrubber holds it or the location moved on."""
+    claim = models.ImageLocationClaim
+    now = utcnow()
+    try:
+        with writer() as session:
+            session.execute(sql.delete(claim).where(
+                claim.location_id == location_id,
+                claim.claimed_at < stale_before))
+            still_pending = session.execute(
+                sql.select(models.ImageLocation.id).where(
+                    models.ImageLocation.id == location_id,
+                    models.ImageLocation.status == 'pending_delete')
+            ).first()
+            if still_pending is None:
+                return False
+            session.execute(sql.insert(claim).values(
+                location_id=location_id, claimed_by=claimed_by,
+                claimed_at=now))
+        return True
+    except db_exc.DBDuplicateEntry:
+        return False
+
+
+def release_location(location_id, scrubbed):
+    """Drop a claim; if ``scrubbed``, the location's data is gone: mark it
+    deleted (compare-and-set from pending_delete) in the same transaction."""
+    location = models.ImageLocation
+    now = utcnow()
+    with writer() as session:
+        if scrubbed:
+            session.execute(sql.update(location).where(
+                location.id == location_id,
+                location.status == 'pending_delete').values(
+                status='deleted', deleted=True, deleted_at=now,
+                updated_at=now))
+        session.execute(sql.delete(models.ImageLocationClaim).where(
+            models.ImageLocationClaim.location_id == location_id))
+
+
+@retry_on_deadlock
+def finish_scrubbed_images(image_ids=None):
+    """Mark deleted the pending_delete images (all, or those given) that have
+    no location left waiting; returns how many."""
+    image, location = models.Image, models.ImageLocation
+    with writer() as session:
+        query = sql.update(image).where(
+            image.status == 'pending_delete',
+            ~sql.exists().where(location.image_id == image.id,
+                                location.status == 'pending_delete'))
+        if image_ids is not None:
+            query = query.where(image.id.in_(image_ids))
+        return session.execute(query.values(status='deleted')).rowcount
+
+
+@retry_on_deadlock
+def image_restore(image_id):
+    """Bring a pending_delete image back: its waiting locations active again,
+    and the properties, tags and members deleted with it revived. Returns
+    the number of locations restored; NotFound if there is no such image,
+    Conflict if it is not pending_delete or has no data left."""
+    image = models.Image
+    now = utcnow()
+    with writer() as session:
+        row = session.execute(sql.select(image.status, image.deleted_at).where(
+            image.id == image_id)).first()
+        if row is None:
+            raise exception.ImageNotFound(image_id=image_id)
+        if row.status != 'pending_delete':
+            raise exception.Conflict(
+                'cannot restore the image from %s to active (wanted '
+                'from_state=pending_delete)' % row.status)
+        location = models.ImageLocation
+        claimed = sql.select(models.ImageLocationClaim.location_id)
+        revived = session.execute(sql.update(location).where(
+            location.image_id == image_id,
+            location.status == 'pending_delete',
+            location.id.not_in(claimed)).values(
+            status='active', deleted=False, deleted_at=None,
+            updated_at=now)).rowcount
+        if revived == 0:
+            raise exception.Conflict('the data of image %s is already '
+                                     'deleted or being deleted' % image_id)
+        for child in (models.ImageProperty, models.ImageTag,
+                      models.ImageMember):
+            session.execute(sql.update(child).where(
+                child.image_id == image_id, child.deleted == sql.true(),
+                child.deleted_at == row.deleted_at).values(
+                deleted=False, deleted_at=None, updated_at=now))
+        session.execute(sql.update(image).where(
+            image.id == image_id, image.status == 'pending_delete').values(
+            status='active', deleted=False, deleted_at=None, updated_at=now))
+        return revived
 
 
 # --- members --------------------------------------------------------------

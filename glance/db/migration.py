@@ -33,7 +33,8 @@ UPSTREAM_REVISIONS = {
 # Where an upstream schema at UPSTREAM_HEAD stands in our chain.
 ADOPTED_AS = '2024_1_schema01'
 # What our chain adds that an adopted database lacks until it runs.
-OUR_ADDITIONS = {('add_index', 'ix_image_locations_status_image_id')}
+OUR_ADDITIONS = {('add_index', 'ix_image_locations_status_image_id'),
+                 ('add_table', 'image_location_claims')}
 
 
 class ForeignSchema(exception.GlanceError):

@@ -299,3 +299,16 @@ class CachedImage(Base):
                                ForeignKey('node_reference.node_reference_id'),
                                nullable=False)
 
+
+
+class ImageLocationClaim(Base):
+    """A scrubber's claim on a pending_delete location (ours, not
+    upstream's: see the scrubber_claims01 migration)."""
+
+    __tablename__ = 'image_location_claims'
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    location_id = Column(Integer, ForeignKey('image_locations.id'),
+                         primary_key=True, autoincrement=False)
+    claimed_by = Column(String(255), nullable=False)
+    claimed_at = Column(DateTime, nullable=False)

@@ -1,0 +1,59 @@
+"""glance-scrubber: delete the data of images deleted with delayed_delete.
+
+    glance-scrubber [--config-file F] [--daemon] [--restore IMAGE_ID]
+
+Reads glance-api.conf (for [database] and [glance_store]) and then
+glance-scrubber.conf.
+"""
+
+import eventlet
+
+# The GreenPool's threads must yield on sockets and sleeps, including the
+# database drivers' and glance_store's.
+eventlet.monkey_patch()
+
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from oslo_config import cfg  # noqa: E402
+
+from glance import cmd  # noqa: E402
+from glance.db import api as db_api  # noqa: E402
+from glance import location  # noqa: E402
+from glance import scrubber  # noqa: E402
+
+CONF = cfg.CONF
+
+
+def main(argv=None):
+    CONF.register_cli_opts(scrubber.cli_opts)
+    argv = sys.argv[1:] if argv is None else argv
+    defaults = (cfg.find_config_files(project='glance', prog='glance-api')
+                + cfg.find_config_files(project='glance',
+                                        prog='glance-scrubber'))
+    cmd.load_config(argv, 'glance-scrubber', defaults)
+    cmd.setup_logging('glance-scrubber')
+    if CONF.restore and CONF.daemon:
+        cmd.fail('The restore and daemon options should not be set '
+                 'together. Please use either of them in one request.')
+    try:
+        db_api.connect(fail_fast=not CONF.daemon)
+        if CONF.restore:
+            scrubber.restore(CONF.restore)
+            return 0
+        location.init_stores()
+        worker = scrubber.Scrubber()
+        if not CONF.daemon:
+            worker.run()
+            return 0
+        daemon = scrubber.Daemon(worker)
+        signal.signal(signal.SIGTERM, daemon.stop)
+        signal.signal(signal.SIGINT, daemon.stop)
+        daemon.serve()
+    except cmd.USER_ERRORS as e:
+        cmd.fail(e)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
