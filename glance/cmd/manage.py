@@ -1,6 +1,9 @@
 """glance-manage: database administration.
 
     glance-manage [--config-file F] db sync|upgrade [REV]|version|check
+    glance-manage [--config-file F] db purge [--age_in_days N]
+        [--max_rows M] [--dry-run]     (also: db purge N M)
+    glance-manage [--config-file F] db purge_images_table ...
 
 The legacy spellings ``db_sync``, ``db_upgrade``, ``db_version`` and
 ``db_check`` are accepted too, as upstream does.
@@ -13,6 +16,7 @@ from oslo_config import cfg
 from glance import cmd
 from glance.db import api as db_api
 from glance.db import migration
+from glance.db import purge
 
 CONF = cfg.CONF
 
@@ -50,29 +54,76 @@ def db_check(args):
     return EXIT_UPGRADE_NEEDED
 
 
+def _purge(args, tables, default_age):
+    age = purge.parse_age(_pick(args.age_option, args.age, default_age))
+    max_rows = purge.parse_max_rows(_pick(args.max_rows_option,
+                                          args.max_rows, 100))
+    purge.purge(age, max_rows, print, tables, args.dry_run)
+
+
+def _pick(option, positional, default):
+    return option if option is not None else (
+        positional if positional is not None else default)
+
+
+def db_purge(args):
+    _purge(args, purge.TABLES, 30)
+
+
+def db_purge_images_table(args):
+    _purge(args, ('images',), 180)
+
+
+def _revision_args(parser):
+    parser.add_argument('revision', nargs='?')
+    parser.add_argument('--version', dest='revision_option')
+
+
+def _purge_args(parser):
+    # Values stay strings here so that bad ones get our one-line message
+    # rather than argparse's usage dump.
+    parser.add_argument('age', nargs='?', metavar='AGE_IN_DAYS')
+    parser.add_argument('max_rows', nargs='?', metavar='MAX_ROWS')
+    parser.add_argument('--age_in_days', dest='age_option')
+    parser.add_argument('--max_rows', dest='max_rows_option')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='Count what would be purged; delete nothing.')
+
+
 DB_ACTIONS = {
-    'sync': (db_sync, 'Upgrade the schema to the latest revision.'),
-    'upgrade': (db_upgrade, 'Upgrade the schema to REV (default: latest).'),
-    'version': (db_version, 'Print the schema revision of the database.'),
-    'check': (db_check, 'Exit 0 if the schema is current, 3 if not.'),
+    'sync': (db_sync, 'Upgrade the schema to the latest revision.', None),
+    'upgrade': (db_upgrade, 'Upgrade the schema to REV (default: latest).',
+                _revision_args),
+    'version': (db_version, 'Print the schema revision of the database.',
+                None),
+    'check': (db_check, 'Exit 0 if the schema is current, 3 if not.', None),
+    'purge': (db_purge, 'Remove rows soft-deleted more than AGE_IN_DAYS '
+                        '(30) ago, at most MAX_ROWS (100, -1 = all) per '
+                        'table; images rows are kept.', _purge_args),
+    'purge_images_table': (db_purge_images_table,
+                           'Remove images rows deleted more than '
+                           'AGE_IN_DAYS (180) ago that nothing refers to.',
+                           _purge_args),
 }
+# Upstream accepts db_<action> for these only.
+LEGACY_ACTIONS = ('sync', 'upgrade', 'version', 'check')
 
 
-def _add_action(subparsers, name, func, help_text):
+def _add_action(subparsers, name, func, help_text, add_args):
     parser = subparsers.add_parser(name, help=help_text)
     parser.set_defaults(func=func)
-    if name.endswith('upgrade'):
-        parser.add_argument('revision', nargs='?')
-        parser.add_argument('--version', dest='revision_option')
+    if add_args:
+        add_args(parser)
 
 
 def _add_command_parsers(subparsers):
     db = subparsers.add_parser('db', help='Database administration.')
     actions = db.add_subparsers(dest='action', metavar='ACTION')
     actions.required = True
-    for name, (func, help_text) in DB_ACTIONS.items():
-        _add_action(actions, name, func, help_text)
-        _add_action(subparsers, 'db_' + name, func, help_text)
+    for name, (func, help_text, add_args) in DB_ACTIONS.items():
+        _add_action(actions, name, func, help_text, add_args)
+        if name in LEGACY_ACTIONS:
+            _add_action(subparsers, 'db_' + name, func, help_text, add_args)
 
 
 command_opt = cfg.SubCommandOpt('command', title='Commands',
@@ -81,11 +132,15 @@ command_opt = cfg.SubCommandOpt('command', title='Commands',
 
 
 class _Args:
-    """The parsed sub-command, with --version folded into the revision."""
+    """The parsed sub-command's arguments (absent ones are None)."""
+
+    NAMES = ('revision', 'revision_option', 'age', 'age_option', 'max_rows',
+             'max_rows_option', 'dry_run')
 
     def __init__(self, command):
-        self.revision = (getattr(command, 'revision_option', None)
-                         or getattr(command, 'revision', None))
+        for name in self.NAMES:
+            setattr(self, name, getattr(command, name, None))
+        self.revision = self.revision_option or self.revision
 
 
 def main(argv=None):

@@ -585,6 +585,75 @@ def image_restore(image_id):
         return revived
 
 
+# --- purge ----------------------------------------------------------------
+
+def _waiting_for_scrubber(child):
+    """Rows of images the scrubber has yet to finish: restore needs them."""
+    return sql.exists().where(models.Image.id == child.image_id,
+                              models.Image.status == 'pending_delete')
+
+
+def _purge_target(table, cutoff):
+    """(key column, condition) of the rows of ``table`` a purge with this
+    cut-off may remove: soft-deleted before it, and nothing the scrubber
+    still needs."""
+    if table == 'task_info':
+        return models.TaskInfo.task_id, models.TaskInfo.task_id.in_(
+            sql.select(models.Task.id).where(
+                models.Task.deleted == sql.true(),
+                models.Task.deleted_at < cutoff))
+    model = PURGE_MODELS[table]
+    key = model.__table__.primary_key.columns.values()[0]
+    condition = sql.and_(model.deleted == sql.true(),
+                         model.deleted_at < cutoff)
+    if table == 'images':
+        condition = sql.and_(condition, model.status != 'pending_delete', *(
+            ~sql.exists().where(child.image_id == model.id)
+            for child in (models.ImageProperty, models.ImageTag,
+                          models.ImageLocation, models.ImageMember)))
+    elif table == 'image_locations':
+        condition = sql.and_(condition, model.status != 'pending_delete')
+    elif table != 'tasks':
+        condition = sql.and_(condition, ~_waiting_for_scrubber(model))
+    return key, condition
+
+
+PURGE_MODELS = {'image_properties': models.ImageProperty,
+                'image_tags': models.ImageTag,
+                'image_locations': models.ImageLocation,
+                'image_members': models.ImageMember,
+                'tasks': models.Task, 'task_info': models.TaskInfo,
+                'images': models.Image}
+
+
+@retry_on_deadlock
+def purge_batch(table, cutoff, limit):
+    """Hard-delete up to ``limit`` purgeable rows of ``table`` in one short
+    transaction; returns how many."""
+    key, condition = _purge_target(table, cutoff)
+    with writer() as session:
+        ids = session.execute(sql.select(key).where(condition)
+                              .order_by(key).limit(limit)).scalars().all()
+        if ids:
+            if table == 'image_locations':
+                session.execute(sql.delete(models.ImageLocationClaim).where(
+                    models.ImageLocationClaim.location_id.in_(ids)))
+            session.execute(sql.delete(key.table).where(key.in_(ids)))
+        return len(ids)
+
+
+def purge_count(table, cutoff, limit=None):
+    """How many rows of ``table`` a purge would remove (at most
+    ``limit``)."""
+    key, condition = _purge_target(table, cutoff)
+    query = sql.select(key).where(condition)
+    if limit is not None:
+        query = query.limit(limit)
+    with reader() as session:
+        return session.execute(sql.select(sql.func.count()).select_from(
+            query.subquery())).scalar()
+
+
 # --- members --------------------------------------------------------------
 
 MEMBER_COLUMNS = ('id', 'image_id', 'member', 'status', 'created_at',
