@@ -11,6 +11,7 @@ import glance_store
 from glance_store import exceptions as store_exc
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_utils.imageutils import format_inspector
 
 from glance.common import exception
 from glance.db import api as db_api
@@ -65,6 +66,40 @@ def _upload_limit(image):
     return limit, error
 
 
+# Detected formats accepted for a declared disk_format besides its own.
+COMPATIBLE_FORMATS = {'raw': {'gpt'}}
+
+
+def _format_inspector(image, reader):
+    """A reader that also detects the data's format, when the image's
+    disk_format is one we can recognise and the check is required."""
+    if not (CONF.image_format.require_image_format_match
+            and format_inspector.get_inspector(image.disk_format)):
+        return None
+    return format_inspector.InspectWrapper(reader)
+
+
+def _check_format(image, inspector):
+    """Refuse data whose content is not the declared disk_format; note its
+    virtual size."""
+    inspector.close()
+    try:
+        detected = inspector.format
+        detected.safety_check()
+    except (format_inspector.ImageFormatError,
+            format_inspector.SafetyCheckFailed) as e:
+        raise exception.UnsupportedData(
+            'Image data is not a safe %s image: %s' % (image.disk_format, e))
+    name = str(detected)
+    if name != image.disk_format and name not in COMPATIBLE_FORMATS.get(
+            image.disk_format, ()):
+        raise exception.UnsupportedData(
+            'Image content does not match disk_format %s (it looks like %s).'
+            % (image.disk_format, name))
+    if name != 'raw':
+        image.virtual_size = detected.virtual_size
+
+
 def write_data(context, image, body, size):
     """Stream ``body`` into the default store; on success the image carries
     its new size, checksums and location (not yet saved)."""
@@ -72,11 +107,12 @@ def write_data(context, image, body, size):
     if size is not None and size > limit:
         raise error
     reader = _CappedReader(body, limit, lambda: error)
+    inspector = _format_inspector(image, reader)
     algo = CONF.hashing_algorithm
     try:
         url, written, checksum, multihash, metadata = (
             glance_store.add_to_backend_with_multihash(
-                CONF, image.image_id, reader, size or 0, algo,
+                CONF, image.image_id, inspector or reader, size or 0, algo,
                 context=context))
     except store_exc.Duplicate:
         raise exception.Conflict('Image data already exists in the store.')
@@ -84,6 +120,12 @@ def write_data(context, image, body, size):
         raise exception.LimitExceeded('Image storage media is full: %s' % e)
     except (store_exc.StorageWriteDenied, store_exc.StoreAddDisabled) as e:
         raise StoreUnavailable(reason=e)
+    if inspector is not None:
+        try:
+            _check_format(image, inspector)
+        except exception.UnsupportedData:
+            delete_data(context, url)
+            raise
     image.size = written
     image.checksum = checksum
     image.os_hash_algo = algo

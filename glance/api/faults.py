@@ -11,6 +11,7 @@ STATUS_FOR_ERROR = [
     (exception.Conflict, webob.exc.HTTPConflict),
     (exception.Forbidden, webob.exc.HTTPForbidden),
     (exception.Invalid, webob.exc.HTTPBadRequest),
+    (exception.UnsupportedData, webob.exc.HTTPUnsupportedMediaType),
     (exception.LimitExceeded, webob.exc.HTTPRequestEntityTooLarge),
     (exception.DatabaseUnavailable, webob.exc.HTTPServiceUnavailable),
 ]

@@ -94,6 +94,9 @@ image_format_opts = [
                 default=['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw',
                          'qcow2', 'vdi', 'iso', 'ploop'],
                 help='Disk formats images may declare.'),
+    cfg.BoolOpt('require_image_format_match', default=True,
+                help='Refuse uploaded data whose format (as detected from '
+                     'its content) is not the image\'s disk_format.'),
 ]
 
 paste_deploy_opts = [

@@ -39,6 +39,10 @@ class Invalid(GlanceError):
     message = 'Invalid data.'
 
 
+class UnsupportedData(GlanceError):
+    message = 'Unsupported data.'
+
+
 class LimitExceeded(GlanceError):
     message = 'Limit exceeded.'
 

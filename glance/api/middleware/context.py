@@ -40,11 +40,6 @@ def _request_id(req):
     return given if given.startswith('req-') else 'req-' + given
 
 
-def _roles(req):
-    header = req.headers.get('X-Roles', '')
-    return [r.strip().lower() for r in header.split(',') if r.strip()]
-
-
 class _ContextMiddleware:
 
     def __init__(self, app):
@@ -73,14 +68,12 @@ class _ContextMiddleware:
 
 
 def _context_from_headers(req, request_id):
-    ctx = context.RequestContext(
-        user_id=req.headers.get('X-User-Id'),
-        project_id=(req.headers.get('X-Project-Id')
-                    or req.headers.get('X-Tenant-Id')),
-        roles=_roles(req),
-        request_id=request_id,
-        auth_token=req.headers.get('X-Auth-Token'),
+    """The identity keystonemiddleware (or a trusted client) put in the
+    headers: user, project, roles, system scope, service roles, catalog."""
+    ctx = context.RequestContext.from_environ(
+        req.environ, request_id=request_id,
         service_catalog=req.headers.get('X-Service-Catalog'))
+    ctx.roles = [role.lower() for role in ctx.roles]
     # Admin is whatever the deployment's context_is_admin rule says.
     ctx.is_admin = policy.check(ctx, 'context_is_admin', {})
     return ctx
