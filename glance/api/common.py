@@ -23,8 +23,9 @@ def json_response(body, status=200, headers=None):
     return response
 
 
-def no_content():
-    return webob.Response(status=204)
+def no_content(status=204):
+    """An empty response (204, or 202 for work accepted)."""
+    return webob.Response(status=status)
 
 
 def has_body(req):

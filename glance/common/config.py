@@ -74,6 +74,15 @@ image_opts = [
     cfg.DictOpt('enabled_backends',
                 help='Stores of a multi-store deployment, as '
                      'id:type pairs, e.g. "fast:rbd,cheap:file".'),
+    cfg.BoolOpt('do_secure_hash', default=True,
+                help='Compute checksum and os_hash_value of the data behind '
+                     'a location added with POST /v2/images/{id}/locations '
+                     'when the caller gives no validation_data.'),
+    cfg.IntOpt('http_retries', default=3, min=0,
+               help='Attempts to read location data for do_secure_hash.'),
+    cfg.BoolOpt('allow_anonymous_access', default=False,
+                help='With keystone auth, let unauthenticated requests '
+                     'through as read-only anonymous users.'),
     cfg.StrOpt('image_cache_dir',
                help='Directory of the image cache; caching is off when '
                     'unset.'),

@@ -15,6 +15,7 @@ from glance.api import faults
 from glance.api.v2 import image_data
 from glance.api.v2 import images
 from glance.api.v2 import info
+from glance.api.v2 import locations
 from glance.api.v2 import members
 from glance.api.v2 import schemas
 from glance.api.v2 import tags
@@ -32,6 +33,8 @@ ROUTES = {
                                 'GET': image_data.download},
     '/images/{image_id}/actions/deactivate': {'POST': images.deactivate},
     '/images/{image_id}/actions/reactivate': {'POST': images.reactivate},
+    '/images/{image_id}/locations': {'POST': locations.add,
+                                     'GET': locations.index},
     '/images/{image_id}/tags/{tag}': {'PUT': tags.add, 'DELETE': tags.delete},
     '/images/{image_id}/members': {'GET': members.index,
                                    'POST': members.create},
