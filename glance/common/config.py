@@ -74,6 +74,14 @@ image_opts = [
     cfg.DictOpt('enabled_backends',
                 help='Stores of a multi-store deployment, as '
                      'id:type pairs, e.g. "fast:rbd,cheap:file".'),
+    cfg.ListOpt('enabled_import_methods', default=[],
+                item_type=cfg.types.String(choices=[
+                    'glance-direct', 'web-download', 'copy-image',
+                    'glance-download']),
+                help='Interoperable import methods offered by '
+                     '/v2/info/import. None is implemented yet, so the '
+                     'default offers none (upstream offers glance-direct, '
+                     'web-download and copy-image).'),
     cfg.BoolOpt('do_secure_hash', default=True,
                 help='Compute checksum and os_hash_value of the data behind '
                      'a location added with POST /v2/images/{id}/locations '

@@ -32,8 +32,11 @@ class VersionNegotiationFilter:
     @webob.dec.wsgify
     def __call__(self, req):
         path = req.path_info
-        if path in ('', '/') or path.rstrip('/') == '/versions':
-            return req.get_response(self.app)
+        # Answered here, before any auth filter: discovery needs no token.
+        if path in ('', '/'):
+            return versions.response(req, 300)
+        if path.rstrip('/') == '/versions':
+            return versions.response(req, 200)
         match = _VERSIONED_PATH.match(path)
         if match is None:
             accept = _ACCEPT_VERSION.search(req.headers.get('Accept', ''))

@@ -95,7 +95,7 @@ def _refuse_unsettable(name):
     if name in domain.READONLY_ATTRIBUTES or name in ('os_hash_algo',
                                                       'os_hash_value'):
         raise exception.Forbidden("Attribute '%s' is read-only." % name)
-    if domain.is_reserved(name):
+    if name not in WRITABLE_ATTRIBUTES and domain.is_reserved(name):
         raise exception.Forbidden("Attribute '%s' is reserved." % name)
 
 

@@ -1,7 +1,18 @@
-"""Discovery: stores and usage."""
+"""Discovery: import methods, stores and usage."""
+
+from oslo_config import cfg
 
 from glance.api import common
 from glance.common import exception
+
+CONF = cfg.CONF
+
+
+@common.no_body
+def import_methods(req):
+    return common.json_response({'import-methods': {
+        'description': 'Import methods available.', 'type': 'array',
+        'value': CONF.enabled_import_methods}})
 
 
 @common.no_body

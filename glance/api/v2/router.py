@@ -45,6 +45,7 @@ ROUTES = {
     '/schemas/images': {'GET': schemas.images},
     '/schemas/member': {'GET': schemas.member},
     '/schemas/members': {'GET': schemas.members},
+    '/info/import': {'GET': info.import_methods},
     '/info/stores': {'GET': info.stores},
     '/info/stores/detail': {'GET': info.stores},
     '/info/usage': {'GET': info.usage},
