@@ -135,11 +135,15 @@ def write_data(context, image, body, size):
 
 
 def delete_data(context, url):
-    """Delete one location's data; data already gone counts as deleted."""
+    """Delete one location's data. Data already gone, or in a read-only
+    store (an http URL: not ours to delete), counts as deleted."""
     try:
         glance_store.delete_from_backend(url, context=context)
     except store_exc.NotFound:
         LOG.info('Data at a location of a deleted image was already gone.')
+    except store_exc.StoreDeleteNotSupported:
+        LOG.info('Location %s is in a read-only store; only its record is '
+                 'deleted.', url)
     except (store_exc.InUseByStore, store_exc.HasSnapshot) as e:
         raise exception.Conflict('Image data is in use: %s' % e)
 

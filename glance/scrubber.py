@@ -14,14 +14,13 @@ import socket
 import time
 
 import eventlet
-from glance_store import exceptions as store_exc
-import glance_store
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance.common import exception
 from glance.common.utils import utcnow
 from glance.db import api as db_api
+from glance import location
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -139,9 +138,7 @@ class Scrubber:
             return False
         self.limiter.wait()
         try:
-            glance_store.delete_from_backend(loc['url'])
-        except store_exc.NotFound:
-            pass
+            location.delete_data(None, loc['url'])
         except Exception as e:
             LOG.error('Could not delete the data of image %s at location '
                       '%s; it stays pending_delete: %s', image_id,
