@@ -96,6 +96,7 @@ class Client:
         self.conn = cls(url.hostname, url.port, timeout=timeout)
         self.prefix = url.path.rstrip('/')
         self.headers = headers
+        self.last_headers = {}
 
     def close(self):
         self.conn.close()
@@ -112,6 +113,7 @@ class Client:
                 self.conn.request(method, self.prefix + path, body=body,
                                   headers=headers)
                 resp = self.conn.getresponse()
+                self.last_headers = resp.headers
                 return resp.status, resp.read()
             except (http.client.RemoteDisconnected, ConnectionResetError,
                     BrokenPipeError):
@@ -411,14 +413,24 @@ class Target:
     # Setup and cleanup (untimed)
 
     def preflight(self):
+        """Check that the target serves images; note what answers."""
         client = self.client(timeout=10)
         try:
             status, data = client.request('GET', '/v2/images?limit=1')
+            server_header = client.last_headers.get('Server')
+            if status != 200:
+                raise RuntimeError(f'GET /v2/images answered {status}: '
+                                   f'{excerpt(data)}')
+            # To tell servers apart (e.g. an "upstream" that imported
+            # another glance package): the Server header and the stores.
+            stores_status, stores = client.request('GET', '/v2/info/stores')
+            self.result['server'] = {
+                'server_header': server_header,
+                'info_stores': stores_status,
+                'stores': [s.get('id') for s in json.loads(stores)['stores']]
+                if stores_status == 200 else None}
         finally:
             client.close()
-        if status != 200:
-            raise RuntimeError(f'GET /v2/images answered {status}: '
-                               f'{excerpt(data)}')
 
     def create_image(self, client, name, **props):
         body = {'name': name, 'disk_format': 'raw',
