@@ -14,7 +14,6 @@ writes, and nothing at all when nothing changed.
 """
 
 import re
-import uuid
 
 import pytest
 import sqlalchemy
@@ -25,6 +24,7 @@ from glance import gateway
 from glance.common import config, exception
 from glance.db import api as db_api
 from glance.db import migration, models
+from tests.scratch_databases import scratch_database
 
 KINDS = ['sqlite', 'mariadb', 'postgresql']
 # Properties every test image starts with: a write-everything save would
@@ -41,15 +41,12 @@ def migrated_databases(db_servers, tmp_path_factory):
     """kind -> URL of a database migrated once for this module (tests use
     an image of their own, so they can share it)."""
     urls, drops = {}, []
+    tmp_dir = tmp_path_factory.mktemp('change_set')
 
     def get(kind):
         if kind not in urls:
-            if kind == 'sqlite':
-                path = tmp_path_factory.mktemp('change_set') / 'glance.db'
-                url = f'sqlite:///{path}'
-            else:
-                url, drop = _scratch_database(db_servers(kind))
-                drops.append(drop)
+            url, drop = scratch_database(kind, db_servers, tmp_dir)
+            drops.append(drop)
             engine = sqlalchemy.create_engine(
                 url, poolclass=sqlalchemy.pool.NullPool)
             try:
@@ -63,27 +60,6 @@ def migrated_databases(db_servers, tmp_path_factory):
     db_api.dispose()
     for drop in drops:
         drop()
-
-
-def _scratch_database(server_url):
-    """A new empty database on a server; returns (url, drop)."""
-    name = f'test_cs_{uuid.uuid4().hex[:12]}'
-    url = sqlalchemy.engine.make_url(server_url)
-    admin = sqlalchemy.create_engine(url, isolation_level='AUTOCOMMIT',
-                                     poolclass=sqlalchemy.pool.NullPool)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE {name}')
-
-    def drop():
-        with admin.connect() as conn:
-            if url.get_backend_name() == 'postgresql':
-                conn.exec_driver_sql(
-                    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity '
-                    f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS {name}')
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 @pytest.fixture(params=KINDS)
