@@ -81,9 +81,13 @@ def _tune_sqlite(engine):
         dbapi_con.execute('PRAGMA busy_timeout = %d' % SQLITE_BUSY_TIMEOUT_MS)
         dbapi_con.execute('PRAGMA journal_mode = WAL')
 
-    # Runs before oslo.db's own listener, which then sees the transaction
-    # already open and emits nothing.
-    @sqlalchemy.event.listens_for(engine, 'begin', insert=True)
+    # oslo.db emits a plain BEGIN for every SQLite transaction; ours takes
+    # the write lock up front for writers, so replace its listener.
+    for listener in list(engine.dispatch.begin):
+        if listener.__name__ == '_sqlite_emit_begin':
+            sqlalchemy.event.remove(engine, 'begin', listener)
+
+    @sqlalchemy.event.listens_for(engine, 'begin')
     def _on_begin(conn):
         if 'in_transaction' not in conn.info:
             verb = 'BEGIN IMMEDIATE' if _writing.get() else 'BEGIN'
@@ -465,8 +469,8 @@ def location_transition(location_id, from_status, to_status):
 
 def pending_delete_locations(deleted_before, limit, stale_claims_before,
                              exclude=()):
-    """The scrubber's queue: locations whose data waits to be deleted, of
-    images deleted before ``deleted_before``, oldest first, that no live
+    """The scrubber's queue: locations whose data waits to be deleted,
+    taken out of service before ``deleted_before``, oldest first, that no live
     scrubber has claimed (claims older than ``stale_claims_before`` are
     dead); dicts with ``id``, ``image_id``, ``url`` and ``metadata``."""
     location, image = models.ImageLocation, models.Image
@@ -478,13 +482,13 @@ def pending_delete_locations(deleted_before, limit, stale_claims_before,
             .join(image, image.id == location.image_id)
             .outerjoin(claim, claim.location_id == location.id)
             .where(location.status == 'pending_delete',
-                   image.deleted_at <= deleted_before,
+                   location.deleted_at <= deleted_before,
                    sql.or_(claim.location_id.is_(None),
                            claim.claimed_at < stale_claims_before)))
         if exclude:
             query = query.where(location.id.not_in(exclude))
         rows = session.execute(
-            query.order_by(image.deleted_at, location.id).limit(limit))
+            query.order_by(location.deleted_at, location.id).limit(limit))
         return [{'id': r.id, 'image_id': r.image_id, 'url': r.value,
                  'metadata': r.meta_data or {}} for r in rows]
 
