@@ -82,10 +82,6 @@ def split_named(value):
 # HTTP
 
 
-class StaleConnection(Exception):
-    pass
-
-
 class Client:
     """One keep-alive connection (reopened when the server closes it)."""
 
@@ -424,11 +420,13 @@ class Target:
             # To tell servers apart (e.g. an "upstream" that imported
             # another glance package): the Server header and the stores.
             stores_status, stores = client.request('GET', '/v2/info/stores')
-            self.result['server'] = {
-                'server_header': server_header,
-                'info_stores': stores_status,
-                'stores': [s.get('id') for s in json.loads(stores)['stores']]
-                if stores_status == 200 else None}
+            try:
+                stores = [s.get('id') for s in json.loads(stores)['stores']]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                stores = None
+            self.result['server'] = {'server_header': server_header,
+                                     'info_stores': stores_status,
+                                     'stores': stores}
         finally:
             client.close()
 
@@ -463,19 +461,23 @@ class Target:
             client.close()
 
     def delete_images(self, ids):
+        """Best-effort cleanup, logging what could not be deleted."""
         client = self.client()
-        failed = 0
+        failed = collections.Counter()
         try:
             for image_id in ids:
                 try:
                     status, _ = client.request('DELETE',
                                                '/v2/images/' + image_id)
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     status = 0
-                failed += status not in (204, 404)
+                if status not in (204, 404):
+                    failed[status] += 1
         finally:
             client.close()
-        return failed
+        if failed:
+            log(f'[{self.name}] cleanup: {sum(failed.values())} image(s) not '
+                f'deleted, status {dict(failed)}')
 
 
 def percentile(sorted_values, fraction):
@@ -948,7 +950,8 @@ def parse_args(argv):
     p.add_argument('--rss-name', action='append', default=[],
                    metavar='[NAME=]TEXT',
                    help='sample the process trees whose command line '
-                   'contains TEXT')
+                   'contains TEXT (every match: prefer --rss-pid on a '
+                   'shared machine)')
     p.add_argument('--rss-size', default='2G',
                    help='image size uploaded+downloaded while sampling RSS')
     p.add_argument('--timeout', type=float, default=60.0,
