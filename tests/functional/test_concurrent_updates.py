@@ -252,6 +252,36 @@ def test_same_key_last_write_wins_and_nothing_else_moves(glance, client):
     assert (image['shared'], image['fresh_0']) == ('final', 'final')
 
 
+def _tagger(method, image_id, tag):
+    def job(client):
+        resp = client.session.request(
+            method, f'{client.url}/v2/images/{image_id}/tags/{tag}',
+            timeout=TIMEOUT)
+        return (200 if resp.status_code == 204 else resp.status_code,
+                resp.text)
+    return job
+
+
+def test_concurrent_tag_changes_all_survive(glance, client):
+    """20 clients each PUT a tag of their own, two PUT the same new tag and
+    one DELETEs an existing tag, all at once: every tag change survives;
+    the tag added twice is one tag, and one DELETE removes it."""
+    original = _new_image(client, tags=['keep-me', 'old'])
+    image_id = original['id']
+    jobs = [_tagger('PUT', image_id, f'tag-{k}') for k in range(20)]
+    jobs += [_tagger('PUT', image_id, 'twice'),
+             _tagger('PUT', image_id, 'twice'),
+             _tagger('DELETE', image_id, 'old')]
+    _assert_all_ok(_all_at_once(glance, jobs), 'tags')
+    image = client.show(image_id)
+    assert sorted(image['tags']) == sorted(
+        ['keep-me', 'twice'] + [f'tag-{k}' for k in range(20)])
+    resp = client.session.delete(
+        f'{client.url}/v2/images/{image_id}/tags/twice', timeout=TIMEOUT)
+    assert resp.status_code == 204, resp.text
+    assert 'twice' not in client.show(image_id)['tags']
+
+
 def _slow_body(pieces, go_on, finished):
     """A chunked request body: the first piece, then (once ``go_on`` is
     set) the rest with small pauses; ``finished`` is set when all is
@@ -343,3 +373,33 @@ def test_patch_racing_an_upload_keeps_property_and_status(glance, client):
     resp = client.download(image_id)
     assert resp.status_code == 200
     assert resp.content == data
+
+
+def _uploader(image_id, data):
+    def job(client):
+        resp = client.upload(image_id, data)
+        return resp.status_code, resp.text
+    return job
+
+
+def test_concurrent_uploads_one_wins_by_compare_and_set(glance, client):
+    """Two uploads of different data to one queued image at the same
+    moment: the status move queued -> saving is compare-and-set, so one
+    upload wins (204) and the other is refused (409); the image holds the
+    winner's data."""
+    for _ in range(3):
+        image_id = _new_image(client)['id']
+        datas = [os.urandom(64 * 1024), os.urandom(64 * 1024)]
+
+        results = _all_at_once(glance, [_uploader(image_id, d)
+                                        for d in datas])
+        statuses = sorted(status for status, _text in results)
+        assert statuses == [204, 409], results
+        winner = datas[[status for status, _ in results].index(204)]
+        image = client.show(image_id)
+        assert image['status'] == 'active'
+        assert image['size'] == len(winner)
+        assert image['checksum'] == hashlib.md5(winner).hexdigest()
+        resp = client.download(image_id)
+        assert resp.status_code == 200
+        assert resp.content == winner
