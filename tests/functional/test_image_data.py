@@ -220,6 +220,15 @@ def test_upload_with_wrong_content_type_is_415(server, owner, content_type):
     assert files_of(server, image['id']) == []
 
 
+def test_upload_not_matching_disk_format_is_415(owner):
+    """[image_format] require_image_format_match (default true): random
+    bytes declared qcow2 are refused and the image stays queued."""
+    image = queued_image(owner, disk_format='qcow2')
+    resp = owner.upload(image['id'], os.urandom(100000))
+    assert resp.status_code == 415, error_text(resp)
+    assert owner.show(image['id'])['status'] == 'queued'
+
+
 def test_upload_without_formats_is_400(server, owner):
     image = owner.create(name='no formats')
     resp = owner.upload(image['id'], b'data')
