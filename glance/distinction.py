@@ -3,10 +3,11 @@
 ``get`` (and ``list``/``add``) keep a snapshot of each image handed out;
 ``save`` compares the image with it and passes the layers below a change
 set: changed columns, properties set or removed, tags added or removed,
-locations added or dropped. Two requests changing different properties of
-one image therefore never undo each other.
+locations added, dropped or given new metadata. Two requests changing
+different properties of one image therefore never undo each other.
 """
 
+import copy
 import weakref
 
 from glance.db import repo as db_repo
@@ -16,7 +17,8 @@ def _snapshot(image):
     return {'columns': db_repo.column_values(image),
             'properties': dict(image.extra_properties),
             'tags': set(image.tags),
-            'locations': {loc['id']: dict(loc) for loc in image.locations
+            'locations': {loc['id']: copy.deepcopy(loc)
+                          for loc in image.locations
                           if loc['id'] is not None}}
 
 
@@ -40,7 +42,12 @@ def change_set(before, image):
                                           if loc['id'] is None]),
                        ('delete_locations',
                         [loc for loc_id, loc in before['locations'].items()
-                         if loc_id not in now['locations']])):
+                         if loc_id not in now['locations']]),
+                       ('update_locations',
+                        [{'id': loc_id, 'metadata': loc['metadata']}
+                         for loc_id, loc in now['locations'].items()
+                         if loc_id in before['locations'] and loc['metadata']
+                         != before['locations'][loc_id]['metadata']])):
         if value:
             changes[key] = value
     return changes

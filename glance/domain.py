@@ -226,3 +226,71 @@ class MemberNotFound(exception.NotFound):
 
 class MemberExists(exception.Duplicate):
     message = 'Member %(member)s already exists for image %(image)s.'
+
+
+# Task types and how a task's status may move (upstream's).
+TASK_TYPES = ('import', 'api_image_import', 'location_import')
+TASK_TRANSITIONS = {
+    'pending': {'processing', 'failure'},
+    'processing': {'success', 'failure'},
+    'success': set(),
+    'failure': set(),
+}
+
+
+class Task:
+    """Work done in the background for a request: its input, and in the
+    end its result or the reason it failed. A finished task expires
+    ``time_to_live`` after it finished."""
+
+    def __init__(self, task_id, task_type, status, owner, task_input,
+                 created_at, updated_at, result=None, message='',
+                 image_id=None, user_id=None, request_id=None,
+                 expires_at=None):
+        self.task_id = task_id
+        self.type = task_type
+        self._status = status
+        self.owner = owner
+        self.task_input = task_input
+        self.result = result
+        self.message = message
+        self.image_id = image_id
+        self.user_id = user_id
+        self.request_id = request_id
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.expires_at = expires_at
+
+    @property
+    def status(self):
+        return self._status
+
+    def _move(self, new, time_to_live=None):
+        if new not in TASK_TRANSITIONS[self._status]:
+            raise exception.Conflict('Task %s cannot go from %s to %s.'
+                                     % (self.task_id, self._status, new))
+        self._status = new
+        if time_to_live is not None:
+            self.expires_at = utcnow() + time_to_live
+
+    def begin_processing(self):
+        self._move('processing')
+
+    def succeed(self, result, time_to_live):
+        self.result = result
+        self._move('success', time_to_live)
+
+    def fail(self, message, time_to_live):
+        self.message = str(message)
+        self._move('failure', time_to_live)
+
+
+def new_task(context, task_type, task_input, image_id=None):
+    """A pending task of ``context``'s project."""
+    if task_type not in TASK_TYPES:
+        raise exception.Invalid('Invalid task type %s; it must be one of %s.'
+                                % (task_type, ', '.join(TASK_TYPES)))
+    now = utcnow()
+    return Task(str(uuid.uuid4()), task_type, 'pending', context.project_id,
+                task_input, now, now, image_id=image_id,
+                user_id=context.user_id, request_id=context.request_id)

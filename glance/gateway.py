@@ -30,3 +30,7 @@ def image_factory():
 
 def member_repo(image):
     return db_repo.MemberRepo(image)
+
+
+def task_repo(context):
+    return db_repo.TaskRepo(context)

@@ -7,6 +7,9 @@ image deletes its data, or leaves it for the scrubber with
 ``delayed_delete``.
 """
 
+import hashlib
+import time
+
 import glance_store
 from glance_store import exceptions as store_exc
 from oslo_config import cfg
@@ -148,6 +151,10 @@ def delete_data(context, url):
         raise exception.Conflict('Image data is in use: %s' % e)
 
 
+READ_ERRORS = (store_exc.NotFound, store_exc.UnknownScheme,
+               store_exc.BackendException)
+
+
 def read_data(context, image, offset=0, length=None):
     """An iterator over the image's data (from its first readable
     location) and the number of bytes it will yield."""
@@ -157,13 +164,55 @@ def read_data(context, image, offset=0, length=None):
             return glance_store.get_from_backend(
                 location['url'], offset=offset, chunk_size=length,
                 context=context)
-        except (store_exc.NotFound, store_exc.UnknownScheme,
-                store_exc.BackendException) as e:
+        except READ_ERRORS as e:
             errors.append(e)
             LOG.warning('Cannot read image %s from one of its locations: '
                         '%s', image.image_id, e)
     raise StoreUnavailable(reason='; '.join(str(e) for e in errors)
                            or 'no location')
+
+
+# How often hashing looks whether the image it hashes still exists.
+CANCEL_CHECK_SECONDS = 1.0
+
+
+class Cancelled(exception.GlanceError):
+    message = 'Image %(image_id)s was deleted while its data was read.'
+
+
+def _close(chunks):
+    """Release the connection or file behind a read stopped early (the
+    http store's iterator is a generator inside an Indexable)."""
+    for reader in (chunks, getattr(chunks, 'wrapped', None)):
+        if hasattr(reader, 'close'):
+            reader.close()
+
+
+def hash_location(context, image_id, url, algo):
+    """(md5 checksum, ``algo`` hex digest) of the data at ``url``.
+
+    Raises Cancelled as soon as it sees the image deleted, so that hashing
+    a large remote image does not outlive it; StoreUnavailable (or OSError
+    while reading) when the data cannot be read.
+    """
+    try:
+        chunks, _size = glance_store.get_from_backend(url, context=context)
+    except READ_ERRORS as e:
+        raise StoreUnavailable(reason=e)
+    md5, digest = hashlib.md5(usedforsecurity=False), hashlib.new(algo)
+    checked = time.monotonic()
+    try:
+        for chunk in chunks:
+            md5.update(chunk)
+            digest.update(chunk)
+            if time.monotonic() - checked >= CANCEL_CHECK_SECONDS:
+                checked = time.monotonic()
+                if db_api.image_status(image_id) in (None, 'deleted',
+                                                     'pending_delete'):
+                    raise Cancelled(image_id=image_id)
+    finally:
+        _close(chunks)
+    return md5.hexdigest(), digest.hexdigest()
 
 
 # Schemes a client may not point an image at: they would expose files of

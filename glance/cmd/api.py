@@ -6,6 +6,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance import cmd
+from glance.common import config
 from glance.common import server
 from glance.common import wsgi_app
 from glance.db import api as db_api
@@ -27,6 +28,7 @@ def main(argv=None):
     cmd.load_config(argv, 'glance-api')
     cmd.setup_logging('glance-api')
     try:
+        config.check_values()
         db_api.connect()
         _warn_if_schema_behind()
         app = wsgi_app.load_app()

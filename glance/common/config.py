@@ -85,7 +85,7 @@ image_opts = [
     cfg.BoolOpt('do_secure_hash', default=True,
                 help='Compute checksum and os_hash_value of the data behind '
                      'a location added with POST /v2/images/{id}/locations '
-                     'when the caller gives no validation_data.'),
+                     '(and check them against validation_data if given).'),
     cfg.IntOpt('http_retries', default=3, min=0,
                help='Attempts to read location data for do_secure_hash.'),
     cfg.BoolOpt('allow_anonymous_access', default=False,
@@ -116,6 +116,48 @@ image_format_opts = [
                      'its content) is not the image\'s disk_format.'),
 ]
 
+task_opts = [
+    cfg.IntOpt('task_time_to_live', default=48, min=0,
+               deprecated_opts=[cfg.DeprecatedOpt('task_time_to_live',
+                                                  group='DEFAULT')],
+               help='Hours a task is kept after it succeeded or failed.'),
+]
+
+wsgi_opts = [
+    cfg.IntOpt('task_pool_threads', default=16, min=1,
+               help='Threads per worker process running background tasks '
+                    '(location import, hashing, tasks API imports).'),
+]
+
+# Which external URLs glance fetches: add-location URLs, import_from of
+# tasks. Allowed lists win over disallowed ones when both are set.
+import_filtering_opts = [
+    cfg.ListOpt('allowed_schemes', default=['http', 'https'],
+                item_type=cfg.types.String(quotes=True), bounds=True,
+                help='Schemes glance may fetch from; empty allows any not '
+                     'in disallowed_schemes.'),
+    cfg.ListOpt('disallowed_schemes', default=[],
+                item_type=cfg.types.String(quotes=True), bounds=True,
+                help='Schemes glance must not fetch from.'),
+    cfg.ListOpt('allowed_hosts', default=[],
+                item_type=cfg.types.HostAddress(), bounds=True,
+                help='Hosts glance may fetch from; empty allows any not in '
+                     'disallowed_hosts. Loopback and link-local addresses '
+                     'are refused unless their host is listed here.'),
+    cfg.ListOpt('disallowed_hosts', default=[],
+                item_type=cfg.types.HostAddress(), bounds=True,
+                help='Hosts glance must not fetch from.'),
+    cfg.ListOpt('allowed_ports', default=[80, 443],
+                item_type=cfg.types.Integer(min=1, max=65535),
+                bounds=True,
+                help='Ports glance may fetch from; empty allows any not in '
+                     'disallowed_ports.'),
+    cfg.ListOpt('disallowed_ports', default=[],
+                item_type=cfg.types.Integer(min=1, max=65535),
+                bounds=True,
+                help='Ports glance must not fetch from.'),
+]
+
 paste_deploy_opts = [
     cfg.StrOpt('flavor',
                help='Paste pipeline suffix: unset for the no-auth '
@@ -130,6 +172,9 @@ CONF.register_opts(image_opts)
 CONF.register_opts(delete_opts)
 CONF.register_opts(image_format_opts, group='image_format')
 CONF.register_opts(paste_deploy_opts, group='paste_deploy')
+CONF.register_opts(task_opts, group='task')
+CONF.register_opts(wsgi_opts, group='wsgi')
+CONF.register_opts(import_filtering_opts, group='import_filtering_opts')
 db_options.set_defaults(CONF)
 policy_opts.set_defaults(CONF, policy_file='policy.yaml')
 glance_store.register_opts(CONF)
@@ -142,7 +187,19 @@ def list_opts():
         ('DEFAULT', server_opts + image_opts + delete_opts),
         ('image_format', image_format_opts),
         ('paste_deploy', paste_deploy_opts),
+        ('task', task_opts),
+        ('wsgi', wsgi_opts),
+        ('import_filtering_opts', import_filtering_opts),
     ]
+
+
+def check_values():
+    """Read every option of the project once: a bad value then fails at
+    start (oslo.config only converts a value when it is first read)."""
+    for group, opts in list_opts():
+        section = CONF if group == 'DEFAULT' else CONF[group]
+        for opt in opts:
+            getattr(section, opt.dest)
 
 
 def parse_args(argv, prog, default_config_files=None):

@@ -228,6 +228,14 @@ def image_get(context, image_id):
         return _image_dicts(session, [row])[0]
 
 
+def image_status(image_id):
+    """The status of an undeleted image, None if it is deleted or gone."""
+    with reader() as session:
+        return session.execute(sql.select(models.Image.status).where(
+            models.Image.id == image_id,
+            models.Image.deleted == sql.false())).scalar_one_or_none()
+
+
 def _filter_clause(name, value):
     """One list filter as a SQL condition; ``value`` is already parsed by
     the API layer into (operator, operand)."""
@@ -356,7 +364,7 @@ def _soft_delete(session, model, now, *where):
     exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry))
 def image_update(image_id, values=None, from_state=None, set_properties=None,
                  delete_properties=(), add_tags=(), remove_tags=(),
-                 add_locations=()):
+                 add_locations=(), update_locations=()):
     """Apply one change set to an image in one transaction.
 
     Only the given columns are written (plus ``updated_at``, now unless
@@ -364,7 +372,8 @@ def image_update(image_id, values=None, from_state=None, set_properties=None,
     ``from_state`` the update happens only if the image is still in that
     status (Conflict otherwise), so two workers can't both move it on.
     ``add_locations`` are ``{'url', 'metadata'}`` dicts; their new ids are
-    returned in order.
+    returned in order. ``update_locations`` are ``{'id', 'metadata'}``
+    dicts: new metadata for locations the image has.
     """
     image = models.Image
     now = utcnow()
@@ -389,6 +398,11 @@ def image_update(image_id, values=None, from_state=None, set_properties=None,
             _soft_delete(session, models.ImageTag, now,
                          models.ImageTag.image_id == image_id,
                          models.ImageTag.value.in_(remove_tags))
+        for loc in update_locations:
+            session.execute(sql.update(models.ImageLocation).where(
+                models.ImageLocation.id == loc['id'],
+                models.ImageLocation.image_id == image_id).values(
+                meta_data=loc['metadata'], updated_at=now))
         return [_insert_location(session, image_id, loc, now)
                 for loc in add_locations]
 
@@ -587,6 +601,133 @@ def image_restore(image_id):
             image.id == image_id, image.status == 'pending_delete').values(
             status='active', deleted=False, deleted_at=None, updated_at=now))
         return revived
+
+
+# --- tasks ----------------------------------------------------------------
+
+TASK_COLUMNS = ('id', 'type', 'status', 'owner', 'expires_at', 'image_id',
+                'request_id', 'user_id', 'created_at', 'updated_at',
+                'deleted_at', 'deleted')
+TASK_INFO_COLUMNS = ('input', 'result', 'message')
+
+
+def _task_dict(task, info):
+    values = _row_values(task, TASK_COLUMNS)
+    values.update(_row_values(info, TASK_INFO_COLUMNS) if info is not None
+                  else dict.fromkeys(TASK_INFO_COLUMNS))
+    return values
+
+
+def _task_query(owner):
+    """Undeleted tasks with their info, of ``owner`` unless it is None."""
+    task, info = models.Task, models.TaskInfo
+    query = sql.select(task, info).outerjoin(
+        info, info.task_id == task.id).where(task.deleted == sql.false())
+    if owner is not None:
+        query = query.where(task.owner == owner)
+    return query
+
+
+def _expire_tasks(session, owner):
+    """Soft-delete ``owner``'s tasks past their expiry (upstream does this
+    whenever a project lists its tasks)."""
+    now = utcnow()
+    _soft_delete(session, models.Task, now, models.Task.owner == owner,
+                 models.Task.expires_at <= now)
+
+
+@retry_on_deadlock
+def task_create(values, info):
+    """Insert a task (``values``: tasks columns) and its task_info row
+    (``info``: input, result, message)."""
+    now = utcnow()
+    with writer() as session:
+        session.execute(sql.insert(models.Task).values(
+            created_at=values.pop('created_at', now),
+            updated_at=values.pop('updated_at', now), deleted=False,
+            **values))
+        session.execute(sql.insert(models.TaskInfo).values(
+            task_id=values['id'], **info))
+
+
+@retry_on_deadlock
+def task_update(task_id, from_status, values, info):
+    """Move a task on from ``from_status`` (compare-and-set): write its
+    columns ``values`` and task_info ``info``; Conflict if another worker
+    moved it first, NotFound if it is gone."""
+    task = models.Task
+    with writer() as session:
+        updated = session.execute(sql.update(task).where(
+            task.id == task_id, task.status == from_status,
+            task.deleted == sql.false()).values(**values))
+        if updated.rowcount == 0:
+            status = session.execute(sql.select(task.status).where(
+                task.id == task_id)).scalar_one_or_none()
+            if status is None:
+                raise exception.NotFound('Task %s not found.' % task_id)
+            raise exception.Conflict('Task %s is %s, not %s.'
+                                     % (task_id, status, from_status))
+        if info:
+            session.execute(sql.update(models.TaskInfo).where(
+                models.TaskInfo.task_id == task_id).values(**info))
+
+
+def task_get(task_id, owner=None):
+    """One undeleted task as a dict (columns and info); NotFound unless it
+    exists and, if ``owner`` is given, belongs to it."""
+    with reader() as session:
+        row = session.execute(_task_query(None).where(
+            models.Task.id == task_id)).first()
+    if row is None:
+        raise exception.NotFound('No task found with ID %s.' % task_id)
+    if owner is not None and row.Task.owner != owner:
+        raise exception.Forbidden('Forbidding request, task %s is not '
+                                  'visible.' % task_id)
+    return _task_dict(row.Task, row.TaskInfo)
+
+
+@retry_on_deadlock
+def task_list(owner=None, filters=None, marker=None, limit=None,
+              sort_key='created_at', sort_dir='desc'):
+    """A page of undeleted tasks (of ``owner`` unless None), as dicts;
+    ``filters`` maps a tasks column to the value it must equal. NotFound
+    for a marker that is not in the list."""
+    task = models.Task
+    with writer() as session:
+        if owner is not None:
+            _expire_tasks(session, owner)
+        query = session.query(task).filter(task.deleted == sql.false())
+        if owner is not None:
+            query = query.filter(task.owner == owner)
+        for name, value in (filters or {}).items():
+            query = query.filter(getattr(task, name) == value)
+        marker_row = None
+        if marker is not None:
+            marker_row = query.filter(task.id == marker).one_or_none()
+            if marker_row is None:
+                raise exception.NotFound('Task %s not found.' % marker)
+        keys = [sort_key] + [k for k in ('created_at', 'id')
+                             if k != sort_key]
+        query = db_utils.paginate_query(query, task, limit, keys,
+                                        marker=marker_row,
+                                        sort_dirs=[sort_dir] * len(keys))
+        return [_task_dict(row, None) for row in query.all()]
+
+
+@retry_on_deadlock
+def tasks_of_image(image_id, owner=None):
+    """The unexpired, undeleted tasks about an image (of ``owner`` unless
+    None), oldest first."""
+    now = utcnow()
+    task = models.Task
+    with writer() as session:
+        if owner is not None:
+            _expire_tasks(session, owner)
+        rows = session.execute(_task_query(owner).where(
+            task.image_id == image_id,
+            sql.or_(task.expires_at.is_(None), task.expires_at >= now))
+            .order_by(task.created_at, task.id)).all()
+        return [_task_dict(row.Task, row.TaskInfo) for row in rows]
 
 
 # --- purge ----------------------------------------------------------------

@@ -105,3 +105,49 @@ class MemberRepo:
 
     def remove(self, member):
         db_api.member_delete(member.member_row_id)
+
+
+def _task_from_dict(values):
+    return domain.Task(
+        values['id'], values['type'], values['status'], values['owner'],
+        values['input'], values['created_at'], values['updated_at'],
+        result=values['result'], message=values['message'] or '',
+        image_id=values['image_id'], user_id=values['user_id'],
+        request_id=values['request_id'], expires_at=values['expires_at'])
+
+
+class TaskRepo:
+    """Tasks of one context: its project's, or all for an admin."""
+
+    def __init__(self, context):
+        self.owner = None if context.is_admin else context.project_id
+
+    def get(self, task_id):
+        return _task_from_dict(db_api.task_get(task_id, self.owner))
+
+    def list(self, **query):
+        return [_task_from_dict(values)
+                for values in db_api.task_list(self.owner, **query)]
+
+    def add(self, task):
+        db_api.task_create(
+            {'id': task.task_id, 'type': task.type, 'status': task.status,
+             'owner': task.owner, 'image_id': task.image_id,
+             'user_id': task.user_id, 'request_id': task.request_id,
+             'created_at': task.created_at, 'updated_at': task.updated_at},
+            {'input': task.task_input, 'result': task.result,
+             'message': task.message})
+
+    def save(self, task, from_status):
+        """Write the task's new status and outcome, if it is still
+        ``from_status`` (Conflict otherwise)."""
+        task.updated_at = utcnow()
+        db_api.task_update(
+            task.task_id, from_status,
+            {'status': task.status, 'expires_at': task.expires_at,
+             'updated_at': task.updated_at},
+            {'result': task.result, 'message': task.message})
+
+    def of_image(self, image_id):
+        """The image's unexpired tasks, as the database holds them."""
+        return db_api.tasks_of_image(image_id, self.owner)

@@ -16,6 +16,7 @@ def _init_application():
     config_file = os.path.join(config_dir, 'glance-api.conf')
     config.parse_args([], 'glance-api', default_config_files=[config_file])
     setup_logging('glance-api')
+    config.check_values()
     return wsgi_app.load_app()
 
 

@@ -1,7 +1,8 @@
 """Request context and request id for every call into the API.
 
 ``ContextMiddleware`` (the ``keystone`` flavor) trusts the identity headers
-keystonemiddleware's auth_token sets and refuses unauthenticated calls.
+keystonemiddleware's auth_token sets and refuses unauthenticated calls
+(or, with ``allow_anonymous_access``, lets them read).
 ``UnauthenticatedContextMiddleware`` (no flavor, the embedded default)
 takes the identity from ``X-Roles``/``X-Project-Id``/``X-User-Id`` when a
 client sends them, and otherwise acts as an admin of a default project, so
@@ -23,6 +24,7 @@ CONF = cfg.CONF
 NOAUTH_PROJECT_ID = 'default'
 NOAUTH_ROLES = ['admin', 'member', 'reader']
 REQUEST_ID_HEADER = 'x-openstack-request-id'
+READ_METHODS = ('GET', 'HEAD', 'OPTIONS')
 
 
 def _request_id(req):
@@ -80,12 +82,18 @@ def _context_from_headers(req, request_id):
 
 
 class ContextMiddleware(_ContextMiddleware):
-    """Context from a keystone-validated request."""
+    """Context from a keystone-validated request. Without a valid token:
+    401, or with ``allow_anonymous_access`` an anonymous context that may
+    only read (what the policies let a caller without roles read)."""
 
     def make_context(self, req, request_id):
-        if req.headers.get('X-Identity-Status') != 'Confirmed':
+        if req.headers.get('X-Identity-Status') == 'Confirmed':
+            return _context_from_headers(req, request_id)
+        if not CONF.allow_anonymous_access:
             raise webob.exc.HTTPUnauthorized()
-        return _context_from_headers(req, request_id)
+        if req.method not in READ_METHODS:
+            raise webob.exc.HTTPForbidden(explanation='Read-only access')
+        return context.RequestContext(read_only=True, request_id=request_id)
 
 
 class UnauthenticatedContextMiddleware(_ContextMiddleware):

@@ -1,6 +1,7 @@
 """Images: create, list, show, JSON-patch update, delete, (de)activate."""
 
 import csv
+import hashlib
 import urllib.parse
 
 from oslo_config import cfg
@@ -108,9 +109,9 @@ def _authorize_visibility(ctx, image_or_target, visibility):
 
 # --- create -----------------------------------------------------------------
 
-def create(req):
-    ctx = common.context(req)
-    body = common.json_body(req)
+def new_image(ctx, body):
+    """An image made from a create request's body (not yet saved), after
+    checking it and the caller's right to create it."""
     for name, value in body.items():
         if name != 'id':
             _refuse_unsettable(name)
@@ -127,9 +128,14 @@ def create(req):
     image_id = body.pop('id', None)
     tags = body.pop('tags', None) or []
     base = {k: body.pop(k) for k in WRITABLE_ATTRIBUTES if k in body}
-    image = gateway.image_factory().new_image(
+    return gateway.image_factory().new_image(
         owner=owner, image_id=image_id, extra_properties=body,
         tags=set(tags), **base)
+
+
+def create(req):
+    ctx = common.context(req)
+    image = new_image(ctx, common.json_body(req))
     gateway.image_repo(ctx).add(image)
     return common.json_response(image_view(image), status=201, headers={
         'Location': '%s/v2/images/%s' % (req.host_url, image.image_id)})
@@ -234,7 +240,7 @@ def _parse_sort(params):
     return keys, dirs
 
 
-def _parse_limit(params):
+def parse_limit(params):
     if 'limit' not in params:
         return CONF.limit_param_default
     limit = _integer('limit', params['limit'])
@@ -266,7 +272,7 @@ def index(req):
     policy.authorize(ctx, 'get_images', {'project_id': ctx.project_id})
     params = req.GET
     keys, dirs = _parse_sort(params)
-    limit = _parse_limit(params)
+    limit = parse_limit(params)
     visibility = _choice(params, 'visibility', ('public', 'private',
                                                 'shared', 'community', 'all',
                                                 None), None)
@@ -397,6 +403,69 @@ def _new_location(ctx, image, value):
             'status': 'active'}
 
 
+def _hex_size(value):
+    """Bytes a hex string encodes, None if it is not one."""
+    try:
+        return len(bytes.fromhex(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _validation_values(image, values):
+    """checksum/os_hash_* the locations' validation_data give the image.
+
+    As upstream: a value equal to the image's changes nothing, a different
+    one is a conflict (409), and new values may only be given while the
+    image is queued, hashed with ``hashing_algorithm``.
+    """
+    given = {}
+    for value in values:
+        for key, item in (value.get('validation_data') or {}).items():
+            if given.setdefault(key, item) != item:
+                raise exception.Conflict('Conflicting values for %s' % key)
+    new = {}
+    for key, item in given.items():
+        current = getattr(image, key)
+        if current and current != item:
+            raise exception.Conflict('%s is already set with a different '
+                                     'value' % key)
+        if item != current:
+            new[key] = item
+    if not new:
+        return {}
+    if image.status != 'queued':
+        raise exception.Conflict("New value(s) for %s may only be provided "
+                                 "when image status is 'queued'"
+                                 % ', '.join(sorted(new)))
+    if 'checksum' in new and _hex_size(new['checksum']) != 16:
+        raise exception.Conflict('checksum (%s) is not a valid md5 '
+                                 'checksum' % new['checksum'])
+    algo = new.get('os_hash_algo')
+    if algo != CONF.hashing_algorithm:
+        raise exception.Conflict('os_hash_algo must be %s, not %s'
+                                 % (CONF.hashing_algorithm, algo))
+    if _hex_size(new.get('os_hash_value')) != hashlib.new(algo).digest_size:
+        raise exception.Conflict('os_hash_value (%s) is not a valid %s hash'
+                                 % (new.get('os_hash_value'), algo))
+    return new
+
+
+def _replace_locations(ctx, image, values):
+    """Only the metadata of the current locations may change, unless there
+    are none yet."""
+    current = image.active_locations
+    if not current:
+        image.locations.extend(_new_location(ctx, image, v) for v in values)
+        return
+    if sorted(v['url'] for v in values) != sorted(loc['url']
+                                                  for loc in current):
+        raise exception.Invalid('Replacing locations is only allowed with '
+                                'the same URLs.')
+    metadata = {v['url']: v['metadata'] for v in values}
+    for loc in current:
+        loc['metadata'] = metadata[loc['url']]
+
+
 def _change_locations(ctx, image, op, parts, value):
     """JSON-patch on ``/locations``; the store layer retires removed ones
     when the image is saved."""
@@ -420,22 +489,20 @@ def _change_locations(ctx, image, op, parts, value):
     if image.status not in ('active', 'queued'):
         raise exception.Conflict('Locations can only be set on a queued or '
                                  'active image.')
+    values = value if op == 'replace' else [value]
+    if not isinstance(values, list):
+        raise exception.Invalid('Locations must be replaced with a list.')
+    schemas.validate_image({'locations': values})
+    new_values = _validation_values(image, values)
     if op == 'replace':
-        if not isinstance(value, list):
-            raise exception.Invalid('Locations must be replaced with a list.')
-        if current:
-            if sorted(v.get('url') for v in value if isinstance(v, dict)) != (
-                    sorted(loc['url'] for loc in current)):
-                raise exception.Invalid('Replacing locations is only '
-                                        'allowed with the same URLs.')
-            return
-        image.locations.extend(_new_location(ctx, image, v) for v in value)
+        _replace_locations(ctx, image, value)
     else:
         index = _location_index(parts, len(current), op)
         image.locations.insert(index, _new_location(ctx, image, value))
     if image.status == 'queued' and image.active_locations:
+        for key, item in new_values.items():
+            setattr(image, key, item)
         image.status = 'active'
-
 
 
 def _apply_operation(ctx, image, op, name, value, dialect):

@@ -1,49 +1,65 @@
 """The location API of v2.17: ``POST`` and ``GET /v2/images/{id}/locations``.
 
-Adding a location makes a queued image active at once; unless the caller
-gave ``validation_data``, its checksum and os_hash_value are computed from
-the data in the background (``do_secure_hash``), as upstream does.
+Adding a location is a ``location_import`` task: the request checks what
+it can at once (400/403/409), moves the queued image to ``importing`` (so
+a second add gets 409) and answers 202; the task records the location and
+makes the image active, hashing its data first when ``validation_data``
+must be verified (``glance.tasks.location_import``).
 """
 
 import hashlib
-import threading
 
 from oslo_config import cfg
-from oslo_log import log as logging
 
 from glance.api import common
 from glance.common import exception
+from glance.common import external_uri
 from glance import domain
-from glance import gateway
-from glance import location
 from glance import policy
+from glance import tasks
 
 CONF = cfg.CONF
-LOG = logging.getLogger(__name__)
 
 HASH_ALGORITHMS = ('md5', 'sha1', 'sha256', 'sha512')
 
 
 def _validation_data(body):
+    """The request's validation_data, checked as upstream's schema and
+    hash-size rules do: both keys or none, a known algorithm, a hex value
+    of that algorithm's size."""
     data = body.get('validation_data') or {}
-    if not isinstance(data, dict):
-        raise exception.Invalid('validation_data must be an object.')
+    if not isinstance(data, dict) or set(data) - {'os_hash_algo',
+                                                  'os_hash_value'}:
+        raise exception.Invalid('validation_data may only hold os_hash_algo '
+                                'and os_hash_value.')
+    if not data:
+        return {}
     algo, value = data.get('os_hash_algo'), data.get('os_hash_value')
-    if (algo is None) != (value is None):
+    if algo is None or value is None:
         raise exception.Invalid('os_hash_algo and os_hash_value must be '
                                 'given together.')
-    if algo is not None and (algo not in HASH_ALGORITHMS
-                             or not isinstance(value, str)):
+    if algo not in HASH_ALGORITHMS:
         raise exception.Invalid('os_hash_algo must be one of %s.'
                                 % ', '.join(HASH_ALGORITHMS))
-    return algo, value
+    try:
+        size = len(bytes.fromhex(value))
+    except (TypeError, ValueError):
+        raise exception.Invalid('os_hash_value (%s) is not a valid '
+                                'hexadecimal value.' % value)
+    if size != hashlib.new(algo).digest_size:
+        raise exception.Invalid('os_hash_value (%s) is not the correct size '
+                                'for %s (should be %d bytes).'
+                                % (value, algo, hashlib.new(algo).digest_size))
+    return {'os_hash_algo': algo, 'os_hash_value': value}
 
 
 def _check_caller_may_add(ctx, url):
-    if 'service' in ctx.service_roles or 'service' in ctx.roles:
+    """Only the service role may add URLs of any store; others only http
+    URLs, and only when the http store is on."""
+    if 'service' in ctx.roles or 'service' in ctx.service_roles:
         return
-    http_ok = 'http' in CONF.glance_store.stores
-    if not (url.startswith(('http://', 'https://')) and http_ok):
+    if not (url.startswith(('http://', 'https://'))
+            and 'http' in CONF.glance_store.stores):
         raise exception.Forbidden('http store must be enabled to use '
                                   'location API by normal user.')
 
@@ -55,48 +71,25 @@ def add(req, image_id):
     if not isinstance(url, str) or not url or len(url) > 255:
         raise exception.Invalid('url must be a string of at most 255 '
                                 'characters.')
-    algo, value = _validation_data(body)
     repo, image = common.find_image(req, image_id, 'add_image_location')
-    _check_caller_may_add(ctx, url)
     if image.status != 'queued':
-        raise exception.Conflict('Locations can only be added to a queued '
-                                 'image; image %s is %s.'
-                                 % (image_id, image.status))
-    image.size = location.check_new_location(ctx, url)
-    image.locations.append({'id': None, 'url': url, 'metadata': {},
-                            'status': 'active'})
-    if algo is not None:
-        image.os_hash_algo, image.os_hash_value = algo, value
-    try:
-        image.status = 'active'
-    except domain.InvalidStatusTransition as e:
-        raise exception.Conflict(e.msg)
+        raise exception.Conflict("It's not allowed to add locations if image "
+                                 "status is %s." % image.status)
+    _check_caller_may_add(ctx, url)
+    validation_data = _validation_data(body)
+    if url.startswith(('http://', 'https://')) and (
+            not external_uri.is_allowed(url)):
+        raise exception.Invalid('URI for add location does not pass '
+                                'filtering: %s' % url)
+    task = domain.new_task(ctx, 'location_import', {
+        'image_id': image_id, 'loc_url': url,
+        'validation_data': validation_data}, image_id=image_id)
+    policy.authorize(ctx, 'add_task', {'project_id': ctx.project_id})
+    image.status = 'importing'
     repo.save(image, from_state='queued')
-    if algo is None and CONF.do_secure_hash:
-        threading.Thread(target=_hash_in_background, daemon=True,
-                         args=(ctx, image_id)).start()
+    tasks.start(ctx, task, tasks.location_import(ctx, image_id, url,
+                                                 validation_data))
     return common.no_content(status=202)
-
-
-def _hash_in_background(ctx, image_id):
-    for attempt in range(CONF.http_retries + 1):
-        try:
-            repo = gateway.image_repo(ctx)
-            image = repo.get(image_id)
-            md5 = hashlib.md5(usedforsecurity=False)
-            digest = hashlib.new(CONF.hashing_algorithm)
-            chunks, _size = location.read_data(ctx, image)
-            for chunk in chunks:
-                md5.update(chunk)
-                digest.update(chunk)
-            image.checksum = md5.hexdigest()
-            image.os_hash_algo = CONF.hashing_algorithm
-            image.os_hash_value = digest.hexdigest()
-            repo.save(image)
-            return
-        except Exception as e:
-            LOG.warning('Hashing the data of image %s failed (attempt %d): '
-                        '%s', image_id, attempt + 1, e)
 
 
 def index(req, image_id):

@@ -19,6 +19,7 @@ from glance.api.v2 import locations
 from glance.api.v2 import members
 from glance.api.v2 import schemas
 from glance.api.v2 import tags
+from glance.api.v2 import tasks
 from glance.common import exception
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ ROUTES = {
     '/images/{image_id}/locations': {'POST': locations.add,
                                      'GET': locations.index},
     '/images/{image_id}/tags/{tag}': {'PUT': tags.add, 'DELETE': tags.delete},
+    '/images/{image_id}/tasks': {'GET': tasks.of_image},
     '/images/{image_id}/members': {'GET': members.index,
                                    'POST': members.create},
     '/images/{image_id}/members/{member_id}': {'GET': members.show,
@@ -45,6 +47,11 @@ ROUTES = {
     '/schemas/images': {'GET': schemas.images},
     '/schemas/member': {'GET': schemas.member},
     '/schemas/members': {'GET': schemas.members},
+    '/schemas/task': {'GET': schemas.task},
+    '/schemas/tasks': {'GET': schemas.tasks},
+    # Deleting a task answers 405 (Allow: GET): tasks expire by themselves.
+    '/tasks': {'GET': tasks.index, 'POST': tasks.create},
+    '/tasks/{task_id}': {'GET': tasks.show},
     '/info/import': {'GET': info.import_methods},
     '/info/stores': {'GET': info.stores},
     '/info/stores/detail': {'GET': info.stores},

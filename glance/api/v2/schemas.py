@@ -1,4 +1,4 @@
-"""JSON schemas of images and members, served to clients and used to
+"""JSON schemas of images, members and tasks, served to clients and used to
 validate what they send (python-glanceclient validates against them too)."""
 
 import functools
@@ -165,6 +165,58 @@ MEMBER_SCHEMA = {
 }
 
 
+TASK_SCHEMA = {
+    'name': 'task',
+    'properties': {
+        'id': _field('string', 'An identifier for the task',
+                     pattern=UUID_PATTERN),
+        'type': _field('string', 'The type of task represented by this '
+                                 'content',
+                       enum=['import', 'api_image_import',
+                             'location_import']),
+        'status': _field('string', 'The current status of this task',
+                         enum=['pending', 'processing', 'success',
+                               'failure']),
+        'input': _field('object', 'The parameters required by task, JSON '
+                                  'blob', True),
+        'result': _field('object', 'The result of current task, JSON blob',
+                         True),
+        'owner': _field('string', 'An identifier for the owner of this '
+                                  'task'),
+        'message': _field('string', 'Human-readable informative message only '
+                                    'included when appropriate (usually on '
+                                    'failure)'),
+        'image_id': _field('string', 'Image associated with the task'),
+        'request_id': _field('string', 'Human-readable informative '
+                                       'request-id'),
+        'user_id': _field('string', 'User associated with the task'),
+        'expires_at': _field('string', 'Datetime when this resource would be '
+                                       'subject to removal', True),
+        'created_at': _field('string', 'Datetime when this resource was '
+                                       'created'),
+        'updated_at': _field('string', 'Datetime when this resource was '
+                                       'updated'),
+        'self': {'readOnly': True, 'type': 'string'},
+        'schema': {'readOnly': True, 'type': 'string'},
+    },
+}
+
+
+def _task_stub_schema():
+    properties = {k: v for k, v in TASK_SCHEMA['properties'].items()
+                  if k not in ('input', 'result', 'message')}
+    return dict(TASK_SCHEMA, properties=properties)
+
+
+def validate_task(values):
+    """400 unless ``values`` fits the task schema."""
+    try:
+        jsonschema.validate(values, TASK_SCHEMA)
+    except jsonschema.ValidationError as e:
+        raise exception.Invalid('Provided object does not match schema '
+                                "'task': %s" % e.message)
+
+
 def validate_image(values):
     """400 unless ``values`` (a partial image) fits the image schema."""
     schema = dict(image_schema())
@@ -190,3 +242,12 @@ def member(req):
 
 def members(req):
     return common.json_response(_collection('members', MEMBER_SCHEMA, False))
+
+
+def task(req):
+    return common.json_response(TASK_SCHEMA)
+
+
+def tasks(req):
+    return common.json_response(_collection('tasks', _task_stub_schema(),
+                                            True))
