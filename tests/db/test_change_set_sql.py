@@ -505,3 +505,85 @@ def test_sqlite_write_transaction_takes_the_write_lock_first(
 
     statements = _save(ctx, image_id, recorder, change).statements
     assert statements[0].text.split() == ['BEGIN', 'IMMEDIATE'], statements
+
+
+def test_save_of_an_image_deleted_meanwhile_writes_nothing(ctx, image_id):
+    """A request that read the image before another deleted it: its save
+    is ImageNotFound and leaves no live property or tag row behind."""
+    repo = gateway.image_repo(ctx)
+    stale = repo.get(image_id)
+    deleter = gateway.image_repo(ctx)
+    doomed = deleter.get(image_id)
+    doomed.delete(delayed_delete=False)
+    deleter.remove(doomed)
+
+    stale.extra_properties['late'] = 'x'
+    stale.tags.add('late-tag')
+    with pytest.raises(exception.NotFound):
+        repo.save(stale)
+    rows = _property_rows(image_id)
+    assert 'late' not in rows
+    assert all(row['deleted'] for row in rows.values()), rows
+    tag = models.ImageTag
+    with db_api.reader() as session:
+        live_tags = session.execute(sql.select(tag.value).where(
+            tag.image_id == image_id, tag.deleted == sql.false())).all()
+    assert live_tags == []
+
+
+def test_stale_readers_cannot_exceed_the_property_quota(ctx, image_id):
+    """image_property_quota holds however the saves interleave: two
+    requests that each saw room for one more property can't both add one
+    past the limit (upstream's write-everything save could not: the
+    second write replaced the first's property set)."""
+    have = len(OTHER_PROPS) + 1
+    config.CONF.set_override('image_property_quota', have + 1)
+    try:
+        repo1, repo2 = gateway.image_repo(ctx), gateway.image_repo(ctx)
+        first, second = repo1.get(image_id), repo2.get(image_id)
+        first.extra_properties['one_more'] = '1'
+        second.extra_properties['another_one'] = '2'
+        repo1.save(first)
+        try:
+            repo2.save(second)
+        except exception.LimitExceeded:
+            pass
+        props = gateway.image_repo(ctx).get(image_id).extra_properties
+        assert len(props) <= have + 1, sorted(props)
+    finally:
+        config.CONF.clear_override('image_property_quota')
+
+
+def test_concurrent_removals_of_one_key_both_succeed(ctx, image_id):
+    """Two requests remove the same property: the second finds it already
+    gone and is not an error (upstream bug 1895173)."""
+    repo1, repo2 = gateway.image_repo(ctx), gateway.image_repo(ctx)
+    first, second = repo1.get(image_id), repo2.get(image_id)
+    del first.extra_properties['target']
+    del second.extra_properties['target']
+    second.extra_properties['other_01'] = 'changed'
+    repo1.save(first)
+    repo2.save(second)
+    props = gateway.image_repo(ctx).get(image_id).extra_properties
+    assert 'target' not in props
+    assert props['other_01'] == 'changed'
+
+
+def test_format_change_read_while_queued_is_refused_once_saving(ctx,
+                                                                image_id):
+    """disk_format may only change while the image is queued. A request
+    that read it queued must not change it after an upload moved it on
+    (the check it made on its read is stale): its save is a Conflict and
+    the format stays."""
+    repo1, repo2 = gateway.image_repo(ctx), gateway.image_repo(ctx)
+    stale, uploading = repo1.get(image_id), repo2.get(image_id)
+    uploading.status = 'saving'
+    repo2.save(uploading, from_state='queued')
+
+    stale.disk_format = 'qcow2'
+    try:
+        repo1.save(stale)
+    except exception.Conflict:
+        pass
+    row = _image_row(image_id)
+    assert (row['status'], row['disk_format']) == ('saving', 'raw')
