@@ -274,7 +274,6 @@ QUOTA_OPTIONS = {'DEFAULT': {
     'image_property_quota': 3,
     'image_tag_quota': 2,
     'image_member_quota': 2,
-    'image_location_quota': 2,
 }}
 
 # Listing limits, location display, delayed delete, another hash.
