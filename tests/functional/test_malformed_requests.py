@@ -16,6 +16,8 @@ from tests.functional import helpers
 from tests.functional.helpers import OCTET, PATCH_V20, PATCH_V21, Api
 
 server = helpers.server
+# Hundreds of requests per test; generous for a loaded CI machine.
+pytestmark = pytest.mark.timeout(600)
 
 LONG_255 = 'x' * 256
 LONG_64K = 'y' * 65537
