@@ -1,11 +1,26 @@
-"""Fixtures shared by every kind of test: real database servers.
+"""Fixtures shared by every kind of test: real database servers, CONF.
 
 A test that needs a server it cannot start skips with the reason, except
 when GLANCE_TEST_REQUIRE_ALL=1 (CI), where it fails instead.
+
+Database fixtures, from the cheapest:
+
+* ``new_database_url(kind)``: factory of fresh, empty databases (``kind``
+  is ``sqlite``, ``mariadb`` or ``postgresql``), dropped after the test.
+* ``database_url``: one fresh empty database, the test runs once per kind.
+* ``synced_database_url``: the same, with our migrations applied.
+* ``db``: a synced database of each kind that ``glance.db.api`` is
+  configured to use for the test (``CONF.database.connection``).
+
+``conf`` gives CONF parsed without config files and ``conf.set(name,
+value, group=None)`` to override options until the test ends.
 """
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -16,6 +31,7 @@ SHARED_DIR = os.environ.get('GLANCE_SHARED_DIR',
                             os.path.join(os.path.dirname(REPO_ROOT), 'shared'))
 MICRO_DB = os.path.join(SHARED_DIR, 'db', 'micro-db.sh')
 DB_KINDS = ['sqlite', 'mariadb', 'postgresql']
+SERVER_DB_KINDS = ['mariadb', 'postgresql']
 
 
 def require(ok, reason):
@@ -27,15 +43,32 @@ def require(ok, reason):
     pytest.skip(reason)
 
 
-def _start_micro_db(kind, tmp_path_factory):
-    require(os.path.exists(MICRO_DB), '%s not found' % MICRO_DB)
-    # micro-db needs a short path (unix socket) that postgres can traverse.
-    data_dir = str(tmp_path_factory.mktemp(kind))
-    result = subprocess.run([MICRO_DB, 'start', kind, data_dir],
-                            capture_output=True, text=True, timeout=900)
+def _purge(data_dir):
+    subprocess.run([MICRO_DB, 'purge', data_dir], capture_output=True,
+                   timeout=120)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _start_micro_db(kind):
+    require(os.path.exists(MICRO_DB),
+            '%s not found (set GLANCE_SHARED_DIR to the shared/ directory)'
+            % MICRO_DB)
+    # Not under pytest's basetemp: every pytest session of the same user
+    # makes /tmp/pytest-of-USER mode 0700 again when it starts, and the
+    # PostgreSQL server (run as user postgres) would lose its data dir. The
+    # path must also be short (unix socket).
+    data_dir = tempfile.mkdtemp(prefix='glance-test-%s-' % kind)
+    # Even if pytest dies before the session teardown, don't leave a
+    # server running.
+    atexit.register(_purge, data_dir)
+    try:
+        result = subprocess.run([MICRO_DB, 'start', kind, data_dir],
+                                capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        _purge(data_dir)
+        require(False, 'micro-db.sh start %s timed out' % kind)
     if result.returncode != 0:
-        subprocess.run([MICRO_DB, 'purge', data_dir], capture_output=True,
-                       timeout=120)
+        _purge(data_dir)
         require(False, 'micro-db.sh start %s failed:\n%s'
                 % (kind, result.stderr[-3000:]))
     env = dict(line.split('=', 1) for line in result.stdout.splitlines()
@@ -44,26 +77,41 @@ def _start_micro_db(kind, tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def db_servers(tmp_path_factory):
-    """Lazily started MariaDB/PostgreSQL servers: kind -> admin URL."""
+def db_servers():
+    """Lazily started MariaDB/PostgreSQL servers: kind -> admin URL.
+
+    A server that failed to start is not tried again in the session.
+    GLANCE_TEST_MARIADB_URL / GLANCE_TEST_POSTGRESQL_URL name a running
+    server to use instead (a user that may create databases).
+    """
     started = {}
+    failed = {}
 
     def server_url(kind):
+        given = os.environ.get('GLANCE_TEST_%s_URL' % kind.upper())
+        if given:
+            return given
+        if kind in failed:
+            require(False, failed[kind])
         if kind not in started:
-            started[kind] = _start_micro_db(kind, tmp_path_factory)
+            try:
+                started[kind] = _start_micro_db(kind)
+            except (pytest.skip.Exception, pytest.fail.Exception) as e:
+                failed[kind] = str(e)
+                raise
         return started[kind][1]
 
     yield server_url
     for data_dir, _url in started.values():
-        subprocess.run([MICRO_DB, 'purge', data_dir], capture_output=True,
-                       timeout=120)
+        _purge(data_dir)
 
 
 def _scratch_database(server_url):
     """A new empty database on the server; returns (url, drop)."""
     name = 'test_%s' % uuid.uuid4().hex[:12]
     url = sqlalchemy.engine.make_url(server_url)
-    admin = sqlalchemy.create_engine(url, isolation_level='AUTOCOMMIT')
+    admin = sqlalchemy.create_engine(url, isolation_level='AUTOCOMMIT',
+                                     poolclass=sqlalchemy.pool.NullPool)
     with admin.connect() as conn:
         conn.exec_driver_sql('CREATE DATABASE %s' % name)
 
@@ -86,7 +134,8 @@ def new_database_url(db_servers, tmp_path):
 
     def make(kind):
         if kind == 'sqlite':
-            return 'sqlite:///%s' % (tmp_path / ('%s.sqlite' % uuid.uuid4().hex))
+            return 'sqlite:///%s' % (tmp_path
+                                     / ('%s.sqlite' % uuid.uuid4().hex))
         url, drop = _scratch_database(db_servers(kind))
         drops.append(drop)
         return url
@@ -100,3 +149,67 @@ def new_database_url(db_servers, tmp_path):
 def database_url(request, new_database_url):
     """A fresh empty database, once per kind: SQLite, MariaDB, PostgreSQL."""
     return new_database_url(request.param)
+
+
+def sync_database(url):
+    """Apply our migrations to the database at ``url`` (in-process)."""
+    from glance.db import migration
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        migration.upgrade(engine=engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def synced_database_url(database_url):
+    """A fresh database of each kind, migrated to the head revision."""
+    sync_database(database_url)
+    return database_url
+
+
+class _Conf:
+    """Overrides of the global CONF that end with the test."""
+
+    def __init__(self, conf):
+        self.CONF = conf
+        self._overrides = []
+
+    def set(self, name, value, group=None):
+        self.CONF.set_override(name, value, group=group)
+        self._overrides.append((name, group))
+
+    def clear(self):
+        for name, group in reversed(self._overrides):
+            self.CONF.clear_override(name, group=group)
+        self._overrides = []
+
+    def __getattr__(self, name):
+        return getattr(self.CONF, name)
+
+
+@pytest.fixture
+def conf():
+    """CONF parsed with no command line and no config files."""
+    from glance.common import config
+
+    config.parse_args([], 'glance-api', default_config_files=[])
+    overrides = _Conf(config.CONF)
+    yield overrides
+    overrides.clear()
+
+
+@pytest.fixture
+def db(synced_database_url, conf):
+    """A synced database of each kind that glance.db.api uses for the test.
+
+    Returns the URL. The DB API's engine is disposed before and after, so
+    no connection outlives the database.
+    """
+    from glance.db import api as db_api
+
+    db_api.dispose()
+    conf.set('connection', synced_database_url, group='database')
+    yield synced_database_url
+    db_api.dispose()

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,59 +9,47 @@ import time
 import pytest
 import requests
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
+from tests.helpers import child_pids
+from tests.helpers import free_port
+from tests.helpers import run_command  # noqa: F401 (tests import it)
+from tests.helpers import write_conf
 
 PASTE_INI = os.path.join(REPO_ROOT, 'etc', 'glance-api-paste.ini')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def run_command(module, conf_file, *args, timeout=120):
-    """Run ``python -m glance.cmd.<module> --config-file conf_file args``."""
-    return subprocess.run(
-        [sys.executable, '-m', 'glance.cmd.%s' % module,
-         '--config-file', conf_file, *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
-
-
-def write_conf(path, sections):
-    with open(path, 'w') as f:
-        for section, options in sections.items():
-            f.write('[%s]\n' % section)
-            for key, value in options.items():
-                f.write('%s = %s\n' % (key, value))
 
 
 class GlanceServer:
     """A glance-api process with its own config, database and image dir.
 
-    ``options`` is ``{section: {key: value}}`` laid over the defaults.
+    ``options`` is ``{section: {key: value}}`` laid over the defaults
+    (127.0.0.1 on a free port, 2 workers, SQLite in ``base_dir``, the
+    filesystem store in ``base_dir/images``, the repository's paste file).
     """
 
     def __init__(self, base_dir, options=None, database_url=None):
         self.base_dir = str(base_dir)
-        self.port = free_port()
-        self.url = 'http://127.0.0.1:%d' % self.port
+        self.options = options or {}
         self.images_dir = os.path.join(self.base_dir, 'images')
         self.conf_file = os.path.join(self.base_dir, 'glance-api.conf')
         self.log_file = os.path.join(self.base_dir, 'glance-api.log')
         self.database_url = database_url or 'sqlite:///%s' % os.path.join(
             self.base_dir, 'glance.sqlite')
+        self.process = None
+        self._write_conf(free_port())
+
+    def _write_conf(self, port):
         sections = {
-            'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': self.port,
+            'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': port,
                         'workers': 2},
             'database': {'connection': self.database_url},
             'glance_store': {'filesystem_store_datadir': self.images_dir},
             'paste_deploy': {'config_file': PASTE_INI},
         }
-        for section, values in (options or {}).items():
+        for section, values in self.options.items():
             sections.setdefault(section, {}).update(values)
+        self.port = int(sections['DEFAULT']['bind_port'])
+        self.url = 'http://127.0.0.1:%d' % self.port
         write_conf(self.conf_file, sections)
-        self.process = None
 
     def manage(self, *args):
         return run_command('manage', self.conf_file, *args)
@@ -70,16 +57,36 @@ class GlanceServer:
     def start(self, timeout=60):
         synced = self.manage('db', 'sync')
         assert synced.returncode == 0, synced.stderr
-        log = open(self.log_file, 'ab')
-        self.process = subprocess.Popen(
-            [sys.executable, '-m', 'glance.cmd.api',
-             '--config-file', self.conf_file],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                # Someone took the free port between our probe and the
+                # server's bind: try another one, unless the test chose it.
+                if 'bind_port' in self.options.get('DEFAULT', {}):
+                    raise
+                self._write_conf(free_port())
+        raise RuntimeError('no free port for glance-api:\n%s' % self.log())
+
+    def _start(self, timeout):
+        log_start = os.path.getsize(self.log_file) if os.path.exists(
+            self.log_file) else 0
+        with open(self.log_file, 'ab') as log:
+            # Its own session, so that a stuck server can be killed with
+            # its workers (see stop()).
+            self.process = subprocess.Popen(
+                [sys.executable, '-m', 'glance.cmd.api',
+                 '--config-file', self.conf_file],
+                stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                output = self.log()[log_start:]
+                if 'Cannot listen on' in output:
+                    raise PortTaken(output)
                 raise RuntimeError('glance-api exited %s:\n%s'
-                                   % (self.process.returncode, self.log()))
+                                   % (self.process.returncode, output))
             try:
                 requests.get(self.url + '/versions', timeout=1)
                 return self
@@ -88,24 +95,52 @@ class GlanceServer:
         self.stop()
         raise RuntimeError('glance-api did not answer:\n%s' % self.log())
 
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def worker_pids(self):
+        return child_pids(self.process.pid)
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
-        if self.process and self.process.poll() is None:
+        """Signal the server and wait for it; returns its exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode if self.process else None
+                self.kill()
+        # Workers that outlived their master: never leave them behind.
+        self.kill()
+        return self.process.returncode
+
+    def kill(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
 
     def log(self):
-        with open(self.log_file, errors='replace') as f:
-            return f.read()
+        try:
+            with open(self.log_file, errors='replace') as f:
+                return f.read()
+        except FileNotFoundError:
+            return ''
+
+
+class PortTaken(RuntimeError):
+    pass
 
 
 @pytest.fixture
 def start_glance(tmp_path_factory):
-    """Factory: start_glance(options=None, database_url=None) -> server."""
+    """Factory: start_glance(options=None, database_url=None) -> server.
+
+    Every server started is stopped when the test ends.
+    """
     servers = []
 
     def start(options=None, database_url=None):
