@@ -74,7 +74,13 @@ class ImageRepoProxy:
         self._remember(image)
 
     def save(self, image, from_state=None):
-        changes = change_set(self._snapshots[image], image)
+        before = self._snapshots[image]
+        changes = change_set(before, image)
+        formats = {'disk_format', 'container_format'}
+        if from_state is None and formats & set(changes.get('values', ())):
+            # Formats may change only while queued: hold the image to the
+            # status that permitted the change.
+            from_state = before['columns']['status']
         if changes:
             self.repo.apply(image, changes, from_state)
         self._remember(image)

@@ -81,4 +81,11 @@ class ImageRepoProxy:
 
     def apply(self, image, changes, from_state=None):
         check_image(image, changes)
+        # Checked again in the database: another request may have added
+        # properties or tags since this image was read.
+        changes = dict(changes)
+        if changes.get('set_properties') and CONF.image_property_quota >= 0:
+            changes['max_properties'] = CONF.image_property_quota
+        if changes.get('add_tags') and CONF.image_tag_quota >= 0:
+            changes['max_tags'] = CONF.image_tag_quota
         self.repo.apply(image, changes, from_state)

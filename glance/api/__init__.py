@@ -20,7 +20,8 @@ class URLMap:
     def __call__(self, environ, start_response):
         path = environ.get('PATH_INFO', '') or '/'
         for prefix, app in self.apps:
-            if prefix == '/' or path == prefix or path.startswith(prefix + '/'):
+            if prefix == '/' or path == prefix or path.startswith(
+                    prefix + '/'):
                 if prefix != '/':
                     environ['SCRIPT_NAME'] = (environ.get('SCRIPT_NAME', '')
                                               + prefix)

@@ -364,7 +364,8 @@ def _soft_delete(session, model, now, *where):
     exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry))
 def image_update(image_id, values=None, from_state=None, set_properties=None,
                  delete_properties=(), add_tags=(), remove_tags=(),
-                 add_locations=(), update_locations=()):
+                 add_locations=(), update_locations=(), max_properties=None,
+                 max_tags=None):
     """Apply one change set to an image in one transaction.
 
     Only the given columns are written (plus ``updated_at``, now unless
@@ -373,7 +374,10 @@ def image_update(image_id, values=None, from_state=None, set_properties=None,
     status (Conflict otherwise), so two workers can't both move it on.
     ``add_locations`` are ``{'url', 'metadata'}`` dicts; their new ids are
     returned in order. ``update_locations`` are ``{'id', 'metadata'}``
-    dicts: new metadata for locations the image has.
+    dicts: new metadata for locations the image has. ``max_properties`` and
+    ``max_tags`` are checked on the result inside the transaction (the
+    image row is locked by then), so concurrent additions can't pass a quota
+    together.
     """
     image = models.Image
     now = utcnow()
@@ -403,8 +407,26 @@ def image_update(image_id, values=None, from_state=None, set_properties=None,
                 models.ImageLocation.id == loc['id'],
                 models.ImageLocation.image_id == image_id).values(
                 meta_data=loc['metadata'], updated_at=now))
+        _check_counts(session, image_id, max_properties, max_tags)
         return [_insert_location(session, image_id, loc, now)
                 for loc in add_locations]
+
+
+def _check_counts(session, image_id, max_properties, max_tags):
+    prop, tag = models.ImageProperty, models.ImageTag
+    for what, limit, model, counted in (
+            ('properties', max_properties, prop,
+             ~prop.name.startswith(domain.RESERVED_PREFIX)),
+            ('tags', max_tags, tag, sql.true())):
+        if limit is None:
+            continue
+        count = session.execute(sql.select(sql.func.count()).where(
+            model.image_id == image_id, model.deleted == sql.false(),
+            counted)).scalar()
+        if count > limit:
+            raise exception.LimitExceeded(
+                'The limit has been exceeded on the number of allowed image '
+                '%s. Attempted: %d, Maximum: %d' % (what, count, limit))
 
 
 def _insert_location(session, image_id, location, now):
@@ -447,7 +469,8 @@ def storage_used(owner, exclude_image_id=None):
     location (a copy in two stores is stored twice)."""
     image, location = models.Image, models.ImageLocation
     with reader() as session:
-        query = sql.select(sql.func.coalesce(sql.func.sum(image.size), 0)).join(
+        total = sql.func.coalesce(sql.func.sum(image.size), 0)
+        query = sql.select(total).join(
             location, location.image_id == image.id).where(
             image.owner == owner, image.deleted == sql.false(),
             location.status == 'active', location.deleted == sql.false())

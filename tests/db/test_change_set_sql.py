@@ -489,9 +489,10 @@ def test_statement_count_of_a_one_property_patch(ctx, image_id, recorder):
     reads = [s for s in recorder.statements if s.verb == 'SELECT']
     writes = recorder.writes
     assert len(writes) == 2, writes
-    # image row, properties, tags, locations: independent of how many
-    # properties the image has.
-    assert len(reads) <= 4, reads
+    # image row, properties, tags, locations, and the property recount
+    # that keeps concurrent additions within the quota: independent of how
+    # many properties the image has.
+    assert len(reads) <= 5, reads
 
 
 @pytest.mark.parametrize('glance_db', ['sqlite'], indirect=True)
