@@ -194,7 +194,8 @@ def test_status_column_and_index(database_url):
         conn.execute(sa.text(
             "INSERT INTO images (id, status, created_at, deleted, min_disk, "
             "min_ram, protected, visibility, os_hidden) VALUES ('i1', "
-            "'active', :t, :f, 0, 0, :f, 'private', :f)"), {'t': T0, 'f': False})
+            "'active', :t, :f, 0, 0, :f, 'private', :f)"),
+            {'t': T0, 'f': False})
         # Plain SQL without the column: the server default applies.
         conn.execute(sa.text(
             "INSERT INTO image_locations (image_id, value, meta_data, "
