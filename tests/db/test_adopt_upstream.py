@@ -561,19 +561,60 @@ def test_unknown_revision_is_refused_sqlite(sqlite_copy, tmp_path):
     assert alembic_versions(url) == [UNKNOWN_REVISION]
 
 
-def test_older_upstream_revision_is_refused_sqlite(sqlite_copy, tmp_path):
+def set_alembic_versions(url, revisions):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text('DELETE FROM alembic_version'))
+            conn.execute(sa.text('INSERT INTO alembic_version (version_num) '
+                                 'VALUES (:r)'), [{'r': r} for r in revisions])
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize('revisions', [
+    ['zed_contract01'],
+    # Between upstream's expand and contract (a rolling upgrade).
+    ['2024_1_expand01', 'zed_contract01'],
+], ids=['older', 'half-upgraded'])
+def test_older_upstream_revision_is_refused_sqlite(sqlite_copy, tmp_path,
+                                                   revisions):
     """Upstream's own older revisions are known but not adoptable: the
     operator is told to finish upstream's upgrade first."""
     url, path, _store = sqlite_copy
-    set_alembic_version(url, 'zed_contract01')
+    set_alembic_versions(url, revisions)
     conf = our_conf(tmp_path, url)
 
     with untouched_sqlite(path, url):
         result = manage(conf, 'db', 'sync')
-        line = assert_one_line_error(result, 'zed_contract01')
+        line = assert_one_line_error(result, revisions[-1])
         assert UPSTREAM_HEAD in line
 
-    assert alembic_versions(url) == ['zed_contract01']
+    assert alembic_versions(url) == revisions
+
+
+@pytest.mark.parametrize('change', [
+    'DROP INDEX owner_image_idx',
+    'ALTER TABLE images ADD COLUMN extra_column VARCHAR(10)',
+    'DROP TABLE cached_images',
+], ids=['missing-index', 'extra-column', 'missing-table'])
+def test_upstream_head_with_another_schema_is_refused(sqlite_copy, tmp_path,
+                                                      change):
+    """At upstream's head revision but not upstream's schema (verified
+    against our models): refused, rows and schema left as they are."""
+    url, _path, _store = sqlite_copy
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(change))
+    engine.dispose()
+    rows, schema = snapshot(url), schema_text(url)
+
+    result = manage(our_conf(tmp_path, url), 'db', 'sync')
+
+    assert_one_line_error(result, UPSTREAM_HEAD)
+    assert snapshot(url) == rows
+    assert schema_text(url) == schema
+    assert alembic_versions(url) == [UPSTREAM_HEAD]
 
 
 @pytest.mark.parametrize('kind', ['mariadb', 'postgresql'])

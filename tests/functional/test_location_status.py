@@ -12,6 +12,7 @@ two-location image follows the same rule. Only active locations are shown
 Outcomes are checked in the database rows and in the filesystem store.
 """
 
+import concurrent.futures
 import datetime
 import inspect
 import os
@@ -211,6 +212,84 @@ def test_queue_holds_every_visibility_at_once(delayed_glance, queue):
         assert image_id in queued_images, visibility
 
 
+@pytest.mark.parametrize('delayed', [False, True])
+def test_delete_of_a_two_location_image(direct_glance, delayed_glance,
+                                        delayed, queue):
+    server = delayed_glance if delayed else direct_glance
+    api, image, data = two_location_image(server)
+    before = location_rows(server, image['id'])
+
+    assert api.delete(f"/v2/images/{image['id']}").status_code == 204
+
+    status = 'pending_delete' if delayed else 'deleted'
+    after = location_rows(server, image['id'])
+    assert [(r['status'], bool(r['deleted'])) for r in after] == [
+        (status, True)] * 2
+    assert image_row(server, image['id'])['status'] == status
+    for row in before:
+        assert os.path.exists(path_of(row['value'])) == delayed
+    queued = {q['id'] for q in queue(server.database_url)}
+    assert ({r['id'] for r in after} <= queued) == delayed
+    assert not ({r['id'] for r in after} & queued) or delayed
+
+
+def test_delayed_delete_of_an_image_without_data(delayed_glance, queue):
+    """Nothing waits for the scrubber: the image is deleted at once."""
+    server = delayed_glance
+    api = admin_of_new_project(server)
+    image = api.create(name='no-data', disk_format='raw',
+                       container_format='bare')
+    assert api.delete(f"/v2/images/{image['id']}").status_code == 204
+    row = image_row(server, image['id'])
+    assert (row['status'], bool(row['deleted'])) == ('deleted', True)
+    assert location_rows(server, image['id']) == []
+    assert image['id'] not in {q['image_id']
+                               for q in queue(server.database_url)}
+
+
+def test_delete_when_the_data_is_already_gone(direct_glance):
+    """Data missing from the store counts as deleted."""
+    server = direct_glance
+    api = admin_of_new_project(server)
+    image, _ = active_image(api)
+    [loc] = location_rows(server, image['id'])
+    os.unlink(path_of(loc['value']))
+
+    assert api.delete(f"/v2/images/{image['id']}").status_code == 204
+
+    [loc] = location_rows(server, image['id'])
+    assert (loc['status'], bool(loc['deleted'])) == ('deleted', True)
+    assert image_row(server, image['id'])['status'] == 'deleted'
+
+
+@pytest.mark.parametrize('delayed', [False, True])
+def test_concurrent_deletes_of_one_image(direct_glance, delayed_glance,
+                                         delayed):
+    """Several clients delete the same image at once (the server has two
+    workers): one 204, the others 404, never a 500; the location ends in
+    the one right status."""
+    server = delayed_glance if delayed else direct_glance
+    api = admin_of_new_project(server)
+    for _ in range(3):
+        image, _ = active_image(api)
+        path = f"/v2/images/{image['id']}"
+
+        def delete(_n, path=path):
+            # A session per thread: requests.Session is not thread-safe.
+            return Api(server, api.project,
+                       roles='admin,member,reader').delete(path).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            codes = sorted(pool.map(delete, range(6)))
+        assert codes.count(204) == 1, codes
+        assert set(codes) <= {204, 404}, codes
+        status = 'pending_delete' if delayed else 'deleted'
+        [loc] = location_rows(server, image['id'])
+        assert (loc['status'], bool(loc['deleted'])) == (status, True)
+        assert image_row(server, image['id'])['status'] == status
+        assert os.path.exists(path_of(loc['value'])) == delayed
+
+
 # --- removing one location through the API -------------------------------
 
 def two_location_image(server):
@@ -279,6 +358,32 @@ def test_removed_location_of_a_live_image_is_queued(delayed_glance, queue):
     assert remove_second_location(api, image).status_code == 200
     queued = {q['id'] for q in queue(server.database_url)}
     assert second['id'] in queued
+
+
+def test_concurrent_removals_keep_the_last_location(direct_glance):
+    """Two admins remove /locations/0 and /locations/1 of a two-location
+    image at once. One at a time, the second is refused (403, "Cannot
+    remove last location"); at once, they must not leave an active image
+    with no active location (without delayed_delete: its data deleted)."""
+    server = direct_glance
+    outcomes = []
+    for _ in range(5):
+        _api, image, _data = two_location_image(server)
+
+        def remove(n, image_id=image['id']):
+            return Api(server).update(image_id, [
+                {'op': 'remove', 'path': f'/locations/{n}'}]).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            codes = sorted(pool.map(remove, [0, 1]))
+        active = [r for r in location_rows(server, image['id'])
+                  if r['status'] == 'active']
+        outcomes.append((codes, len(active)))
+    assert all(n == 1 for _codes, n in outcomes), (
+        'an active image was left without any active location '
+        '(codes, active locations): %s' % outcomes)
+    assert all(codes[0] == 200 and codes[1] in (403, 409)
+               for codes, _n in outcomes), outcomes
 
 
 # --- only active locations are shown and read ----------------------------
