@@ -48,7 +48,12 @@ class _CappedReader:
         self.bytes_read = 0
 
     def read(self, size=-1):
-        chunk = self.body.read(size)
+        try:
+            chunk = self.body.read(size)
+        except Exception as e:
+            # The client went away or sent a broken stream.
+            raise exception.Invalid('The image data could not be read from '
+                                    'the request: %s' % e)
         self.bytes_read += len(chunk)
         if self.remaining is not None and self.bytes_read > self.remaining:
             raise self.too_big()

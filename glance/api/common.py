@@ -34,13 +34,23 @@ def has_body(req):
         and req.method in ('POST', 'PUT', 'PATCH'))
 
 
+# A refused body is read (and dropped) up to this size before answering,
+# so a keep-alive client isn't cut off while it is still sending.
+DRAINED_BODY_LIMIT = 1024 * 1024
+
+
 def no_body(handler):
     """Routes that take no body refuse one, as upstream does."""
     @functools.wraps(handler)
     def refusing(req, **kwargs):
         if has_body(req):
-            raise webob.exc.HTTPBadRequest(
+            error = webob.exc.HTTPBadRequest(
                 explanation='A body is not expected with this request.')
+            if (req.content_length or 0) > DRAINED_BODY_LIMIT:
+                error.headers['Connection'] = 'close'
+            else:
+                req.body_file.read()
+            raise error
         return handler(req, **kwargs)
     return refusing
 
@@ -48,8 +58,14 @@ def no_body(handler):
 def json_body(req, expected=dict):
     """The request body decoded from JSON; 400 unless it is ``expected``."""
     try:
-        body = jsonutils.loads(req.body)
-    except ValueError:
+        raw = req.body
+    except Exception:
+        # Whatever the server raises for a broken (e.g. chunked) stream.
+        raise webob.exc.HTTPBadRequest(
+            explanation='The request body could not be read.')
+    try:
+        body = jsonutils.loads(raw)
+    except (ValueError, RecursionError):
         raise webob.exc.HTTPBadRequest(
             explanation='Malformed JSON in request body.')
     if not isinstance(body, expected):

@@ -284,8 +284,6 @@ def image_list(context, filters=None, tags=(), visibility=None,
                                          image.owner == context.project_id))
         elif visibility != 'all':
             query = query.filter(image.visibility == visibility)
-        if visibility == 'shared' and not context.is_admin:
-            query = query.filter(image.owner != context.project_id)
         for name, value in (filters or {}).items():
             query = query.filter(_filter_clause(name, value))
         for tag in tags:

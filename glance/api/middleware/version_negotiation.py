@@ -7,6 +7,7 @@ with 300 Multiple Choices, as upstream answers.
 import re
 
 import webob.dec
+import webob.exc
 
 from glance.api import versions
 
@@ -31,7 +32,11 @@ class VersionNegotiationFilter:
 
     @webob.dec.wsgify
     def __call__(self, req):
-        path = req.path_info
+        try:
+            path = req.path_info
+        except UnicodeDecodeError:
+            return webob.exc.HTTPBadRequest(
+                explanation='The URL is not valid UTF-8.')
         # Answered here, before any auth filter: discovery needs no token.
         if path in ('', '/'):
             return versions.response(req, 300)

@@ -14,6 +14,8 @@ from glance import location
 LOG = logging.getLogger(__name__)
 
 _RANGE = re.compile(r'^bytes=(\d*)-(\d*)$')
+# Older clients name the wanted bytes in a request Content-Range instead.
+_CONTENT_RANGE = re.compile(r'^bytes (\d+)-(\d+)/(\d+|\*)$')
 
 
 def _restore_queued(repo, image):
@@ -52,11 +54,8 @@ def upload(req, image_id):
     repo.save(image, from_state='queued')
     try:
         location.write_data(ctx, image, req.body_file, size)
-    except BaseException as error:
+    except BaseException:
         _restore_queued(repo, image)
-        if isinstance(error, OSError):
-            raise exception.Invalid('The image data could not be read from '
-                                    'the request: %s' % error)
         raise
     image.status = 'active'
     try:
@@ -72,9 +71,12 @@ def upload(req, image_id):
 
 def _requested_range(req, size):
     """(offset, length) of a ``Range: bytes=a-b`` request, or None."""
-    header = req.headers.get('Range') or req.headers.get('Content-Range')
+    header = req.headers.get('Range')
     if not header:
-        return None
+        legacy = _CONTENT_RANGE.match(req.headers.get('Content-Range', ''))
+        if legacy is None:
+            return None
+        header = 'bytes=%s-%s' % legacy.groups()[:2]
     if ',' in header:
         raise exception.Invalid('Multiple ranges are not supported.')
     match = _RANGE.match(header.strip())

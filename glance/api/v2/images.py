@@ -73,10 +73,15 @@ def image_view(image):
 # --- input checks -----------------------------------------------------------
 
 def _check_text(value, what):
-    """Strings the DB (MySQL utf8) can store: no 4-byte characters."""
-    if isinstance(value, str) and any(ord(c) > 0xFFFF for c in value):
+    """Strings the DB (MySQL utf8) can store: no 4-byte characters, and no
+    lone surrogates (JSON lets a client send "\ud800")."""
+    if not isinstance(value, str):
+        return
+    if any(ord(c) > 0xFFFF for c in value):
         raise exception.Invalid("%s can't contain 4 byte unicode characters."
                                 % what)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise exception.Invalid('%s contains an unpaired surrogate.' % what)
 
 
 def _check_attribute(name, value):
@@ -153,11 +158,11 @@ def _split_list(text):
 
 def _operator_filter(name, raw):
     op, sep, operand = raw.partition(':')
-    if not sep or op not in ('in', 'eq'):
-        if sep and op.isalpha() and name not in ('name', 'id'):
-            raise exception.Invalid('Unable to filter by unknown operator '
-                                    "'%s'." % op)
+    if not sep:
         return ('eq', raw)
+    if op not in ('in', 'eq'):
+        raise exception.Invalid("Unable to filter by unknown operator '%s'."
+                                % op)
     return ('in', _split_list(operand)) if op == 'in' else ('eq', operand)
 
 
@@ -183,10 +188,13 @@ def _boolean(name, raw):
 
 def _integer(name, raw):
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise exception.Invalid('Invalid value for %s: %r is not an integer.'
                                 % (name, raw))
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise exception.Invalid('Invalid value for %s: out of range.' % name)
+    return value
 
 
 def _parse_filters(params):
@@ -267,6 +275,7 @@ def _page_links(req, images, limit):
     return links
 
 
+@common.no_body
 def index(req):
     ctx = common.context(req)
     policy.authorize(ctx, 'get_images', {'project_id': ctx.project_id})

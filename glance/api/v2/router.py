@@ -24,8 +24,6 @@ from glance.common import exception
 
 LOG = logging.getLogger(__name__)
 
-KNOWN_METHODS = {'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'}
-
 ROUTES = {
     '/images': {'GET': images.index, 'POST': images.create},
     '/images/{image_id}': {'GET': images.show, 'PATCH': images.update,
@@ -74,13 +72,16 @@ class API:
 
     @webob.dec.wsgify
     def __call__(self, req):
+        try:
+            req.GET  # decoded now, so that bad UTF-8 is a 400 here
+        except UnicodeDecodeError:
+            return webob.exc.HTTPBadRequest(
+                explanation='The query string is not valid UTF-8.')
         match = self.mapper.match(req.path_info)
         if match is None:
             return webob.exc.HTTPNotFound()
         template = match.pop('template')
         methods = self.route_table[template]
-        if req.method not in KNOWN_METHODS:
-            return webob.exc.HTTPNotImplemented()
         handler = methods.get(req.method)
         if handler is None:
             return webob.exc.HTTPMethodNotAllowed(
