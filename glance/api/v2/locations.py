@@ -93,9 +93,7 @@ def add(req, image_id):
 
 
 def index(req, image_id):
-    ctx = common.context(req)
-    _repo, image = common.find_image(req, image_id)
-    policy.authorize(ctx, 'fetch_image_location', common.policy_target(image))
+    _repo, image = common.find_image(req, image_id, 'fetch_image_location')
     return common.json_response([{'url': loc['url'],
                                   'metadata': loc['metadata']}
                                  for loc in image.active_locations])
