@@ -86,8 +86,8 @@ def location_import(context, image_id, url, validation_data):
     before the image becomes active and must match; without
     ``validation_data`` the image is active at once and its checksum and
     hash follow when the background read ends. A failure before the image
-    is active puts it back to queued (the location, if recorded, stays:
-    an http location's data is not glance's to delete, as upstream).
+    is active puts it back to queued; a location already recorded stays,
+    as upstream keeps http ones: glance did not write that data.
     """
     def work(task):
         repo = gateway.image_repo(context)
