@@ -34,23 +34,13 @@ def has_body(req):
         and req.method in ('POST', 'PUT', 'PATCH'))
 
 
-# A refused body is read (and dropped) up to this size before answering,
-# so a keep-alive client isn't cut off while it is still sending.
-DRAINED_BODY_LIMIT = 1024 * 1024
-
-
 def no_body(handler):
     """Routes that take no body refuse one, as upstream does."""
     @functools.wraps(handler)
     def refusing(req, **kwargs):
         if has_body(req):
-            error = webob.exc.HTTPBadRequest(
+            raise webob.exc.HTTPBadRequest(
                 explanation='A body is not expected with this request.')
-            if (req.content_length or 0) > DRAINED_BODY_LIMIT:
-                error.headers['Connection'] = 'close'
-            else:
-                req.body_file.read()
-            raise error
         return handler(req, **kwargs)
     return refusing
 

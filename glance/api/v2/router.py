@@ -24,6 +24,9 @@ from glance.common import exception
 
 LOG = logging.getLogger(__name__)
 
+# Leftover request bytes read before answering; more means closing.
+UNREAD_BODY_LIMIT = 1024 * 1024
+
 ROUTES = {
     '/images': {'GET': images.index, 'POST': images.create},
     '/images/{image_id}': {'GET': images.show, 'PATCH': images.update,
@@ -72,6 +75,11 @@ class API:
 
     @webob.dec.wsgify
     def __call__(self, req):
+        response = self._dispatch(req)
+        _drop_unread_body(req, response)
+        return response
+
+    def _dispatch(self, req):
         try:
             req.GET  # decoded now, so that bad UTF-8 is a 400 here
         except UnicodeDecodeError:
@@ -96,3 +104,20 @@ class API:
             LOG.exception('Unexpected error handling %s %s',
                           req.method, req.path)
             return webob.exc.HTTPInternalServerError()
+
+
+def _drop_unread_body(req, response):
+    """Read what a handler may have left of a small request body (it takes
+    none, or it failed first), so the connection can carry the next request
+    while a client is still sending; after a large one, close instead."""
+    left_unread = (req.method in ('GET', 'HEAD', 'DELETE')
+                   or response.status_code >= 400)
+    if not (req.content_length and left_unread):
+        return
+    if req.content_length > UNREAD_BODY_LIMIT:
+        response.headers['Connection'] = 'close'
+        return
+    try:
+        req.body_file_raw.read(req.content_length)
+    except Exception:
+        response.headers['Connection'] = 'close'
