@@ -45,6 +45,34 @@ def no_body(handler):
     return refusing
 
 
+class _UwsgiChunkedBody:
+    """uWSGI hands a chunked request body out only through its own API."""
+
+    def __init__(self):
+        import uwsgi  # only importable inside a uWSGI worker
+        self.next_chunk = uwsgi.chunked_read
+        self.buffer = b''
+        self.done = False
+
+    def read(self, size=-1):
+        while not self.done and (size < 0 or len(self.buffer) < size):
+            chunk = self.next_chunk()
+            self.done = not chunk
+            self.buffer += chunk
+        if size < 0:
+            size = len(self.buffer)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+def body_stream(req):
+    """A file-like request body to stream from, chunked ones included."""
+    chunked = 'chunked' in req.headers.get('Transfer-Encoding', '').lower()
+    if chunked and 'uwsgi.version' in req.environ:
+        return _UwsgiChunkedBody()
+    return req.body_file
+
+
 def json_body(req, expected=dict):
     """The request body decoded from JSON; 400 unless it is ``expected``."""
     try:

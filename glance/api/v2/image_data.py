@@ -53,7 +53,7 @@ def upload(req, image_id):
     size = _declared_size(req)
     repo.save(image, from_state='queued')
     try:
-        location.write_data(ctx, image, req.body_file, size)
+        location.write_data(ctx, image, common.body_stream(req), size)
     except BaseException:
         _restore_queued(repo, image)
         raise
