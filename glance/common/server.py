@@ -85,6 +85,11 @@ def serve(app):
         # Several servers may run side by side (one per test, say); the
         # control socket would be one shared path in $HOME.
         'control_socket_disable': True,
+        # Proxy headers (X-Forwarded-Proto, ...) are the business of the
+        # http_proxy_to_wsgi filter and [oslo_middleware]
+        # enable_proxy_headers_parsing, as upstream; gunicorn would
+        # otherwise trust them from 127.0.0.1 (or $FORWARDED_ALLOW_IPS).
+        'forwarded_allow_ips': '',
         'post_fork': _post_fork,
         'errorlog': '-',
         'loglevel': 'debug' if CONF.debug else 'info',

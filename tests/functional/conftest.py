@@ -89,9 +89,11 @@ class GlanceServer:
                                    % (self.process.returncode, output))
             try:
                 requests.get(self.url + '/versions', timeout=1)
-                return self
             except requests.ConnectionError:
                 time.sleep(0.1)
+                continue
+            self.wait_for_workers(deadline)
+            return self
         self.stop()
         raise RuntimeError('glance-api did not answer:\n%s' % self.log())
 
@@ -101,6 +103,26 @@ class GlanceServer:
 
     def worker_pids(self):
         return child_pids(self.process.pid)
+
+    def expected_workers(self):
+        workers = int(self.options.get('DEFAULT', {}).get('workers', 2))
+        return max(workers, 1)
+
+    def wait_for_workers(self, deadline):
+        """Wait until every worker waits for connections in its loop.
+
+        One worker answering doesn't mean the others have booted, and a
+        gunicorn worker that gets SIGTERM between its fork and installing
+        its own handlers misses it (the master then waits for
+        graceful_shutdown_timeout and kills it): tests that stop the
+        server right away would be slow and flaky.
+        """
+        while time.monotonic() < deadline:
+            pids = self.worker_pids()
+            if len(pids) >= self.expected_workers() and all(
+                    _waits_in_epoll(pid) for pid in pids):
+                return
+            time.sleep(0.05)
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         """Signal the server and wait for it; returns its exit status."""
@@ -133,6 +155,16 @@ class GlanceServer:
 
 class PortTaken(RuntimeError):
     pass
+
+
+def _waits_in_epoll(pid):
+    try:
+        with open('/proc/%d/wchan' % pid) as f:
+            wchan = f.read()
+    except OSError:
+        return False
+    # Some kernels hide wchan ('0'): then there is nothing to wait for.
+    return wchan in ('0', '') or 'epoll' in wchan or wchan == 'ep_poll'
 
 
 @pytest.fixture
