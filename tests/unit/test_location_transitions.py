@@ -279,3 +279,46 @@ def test_queue_holds_a_location_removed_from_a_live_image(sqlite_db):
         'a pending_delete location of an active image is not in the queue: '
         'its data would never be deleted')
     assert kept not in queue_ids()
+
+
+# --- a delete that read the image while another delete was under way ---
+
+def test_delete_reading_a_half_deleted_image_keeps_pending_delete(
+        sqlite_db, conf):
+    """Two DELETEs of one image with delayed_delete, interleaved step by
+    step as two API workers can run them: A retires the locations
+    (active -> pending_delete), B reads the image (no active location left)
+    and deletes it, A's own destroy then finds it gone. The data still
+    waits in the store, so the image must end pending_delete, not deleted.
+    """
+    from glance import context as glance_context
+    from glance import gateway
+    from glance import location
+
+    conf.set('delayed_delete', True)
+    image_id, location_ids = new_image()
+    ctx = glance_context.RequestContext(is_admin=True, project_id='p1')
+
+    repo_a = gateway.image_repo(ctx)
+    image_a = repo_a.get(image_id)
+    image_a.delete(delayed_delete=True)
+    assert image_a.status == 'pending_delete'
+    for loc in image_a.active_locations:  # A: first half of its remove
+        location.retire_location(ctx, loc, delayed=True)
+
+    repo_b = gateway.image_repo(ctx)  # B reads now, then deletes
+    image_b = repo_b.get(image_id)
+    image_b.delete(delayed_delete=True)
+    repo_b.remove(image_b)
+
+    with pytest.raises(exception.NotFound):  # A: second half
+        repo_a.remove(image_a)
+
+    with db_api.get_engine().connect() as conn:
+        status = conn.execute(sa.text(
+            'SELECT status FROM images WHERE id = :id'),
+            {'id': image_id}).scalar_one()
+    assert [location_row(loc)['status'] for loc in location_ids] == [
+        'pending_delete'] * 2
+    assert status == 'pending_delete', (
+        'the image is marked deleted while its data waits for the scrubber')
