@@ -241,13 +241,15 @@ def check_new_location(context, url):
     return size
 
 
-def retire_location(context, loc, delayed):
+def retire_location(context, loc, delayed, keep_one_active=False):
     """Take a location out of service: claim it (active -> pending_delete,
     so no other worker acts on it), then unless ``delayed`` delete its data
     and mark it deleted. Data that can't be deleted yet (in use) puts the
     location back to active and raises Conflict; any other failure leaves
-    it pending_delete for the scrubber."""
-    if not db_api.location_transition(loc['id'], 'active', 'pending_delete'):
+    it pending_delete for the scrubber. ``keep_one_active``: refuse to take
+    an image's last active location (Forbidden)."""
+    if not db_api.location_transition(loc['id'], 'active', 'pending_delete',
+                                      keep_one_active):
         return
     loc['status'] = 'pending_delete'
     if delayed:
@@ -275,14 +277,22 @@ class ImageRepoProxy:
 
     def apply(self, image, changes, from_state=None):
         changes = dict(changes)
-        leaving = changes.pop('delete_locations', ())
+        # Retired first: a live image must keep one location, which only
+        # the database can tell when requests race.
+        for loc in changes.pop('delete_locations', ()):
+            retire_location(self.context, loc, CONF.delayed_delete,
+                            keep_one_active=True)
         if changes:
             self.repo.apply(image, changes, from_state)
-        for loc in leaving:
-            retire_location(self.context, loc, CONF.delayed_delete)
 
     def remove(self, image):
         delayed = image.status == 'pending_delete'
         for loc in image.active_locations:
             retire_location(self.context, loc, delayed)
-        self.repo.remove(image)
+        try:
+            self.repo.remove(image)
+        except exception.NotFound:
+            # A concurrent delete destroyed the row while this one was
+            # deleting data; it may have seen that data still pending.
+            db_api.finish_scrubbed_images([image.image_id])
+            raise

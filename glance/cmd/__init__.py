@@ -3,7 +3,9 @@
 import sys
 
 from oslo_config import cfg
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
+from sqlalchemy import exc as sa_exc
 
 from glance.common import config
 from glance.common import exception
@@ -13,12 +15,15 @@ CONF = cfg.CONF
 # Libraries whose routine INFO lines would bury the command's own output.
 QUIET_LOGGERS = ['alembic=WARN', 'oslo_db.sqlalchemy.engines=ERROR']
 
-# Problems the user can fix from the message alone.
-USER_ERRORS = (exception.GlanceError, cfg.Error, OSError)
+# Problems the user can fix from the message alone, and database errors
+# (a failed migration, a lost server), which deserve a line, not a trace.
+USER_ERRORS = (exception.GlanceError, cfg.Error, OSError,
+               sa_exc.SQLAlchemyError, db_exc.DBError)
 
 
 def fail(message):
-    print('ERROR: %s' % message, file=sys.stderr)
+    lines = str(message).strip().splitlines() or [repr(message)]
+    print('ERROR: %s' % lines[0], file=sys.stderr)
     sys.exit(1)
 
 

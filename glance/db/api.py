@@ -4,7 +4,8 @@ Sessions come from oslo.db's enginefacade; writers are retried on deadlock
 by oslo.db. On SQLite, several worker processes share one file, so a write
 transaction takes the write lock when it begins (``BEGIN IMMEDIATE``) and
 waits for it (busy timeout) instead of failing half way with "database is
-locked"; WAL lets readers go on while one writer works.
+locked"; WAL (set by ``glance-manage db sync``, it stays with the file)
+lets readers go on while one writer works.
 """
 
 import contextlib
@@ -79,7 +80,6 @@ def _tune_sqlite(engine):
     @sqlalchemy.event.listens_for(engine, 'connect')
     def _on_connect(dbapi_con, record):
         dbapi_con.execute('PRAGMA busy_timeout = %d' % SQLITE_BUSY_TIMEOUT_MS)
-        dbapi_con.execute('PRAGMA journal_mode = WAL')
 
     # oslo.db emits a plain BEGIN for every SQLite transaction; ours takes
     # the write lock up front for writers, so replace its listener.
@@ -448,9 +448,19 @@ def _raise_missing_or_conflict(session, image_id, from_state, new_status):
 
 @retry_on_deadlock
 def image_destroy(image_id, status):
-    """Soft-delete an image and every undeleted row that belongs to it."""
+    """Soft-delete an image and every undeleted row that belongs to it.
+
+    An image with data still waiting for the scrubber ends pending_delete
+    whatever ``status`` says: a concurrent delete may have taken its
+    locations out of service after this caller looked.
+    """
     now = utcnow()
     with writer() as session:
+        waiting = session.execute(sql.select(models.ImageLocation.id).where(
+            models.ImageLocation.image_id == image_id,
+            models.ImageLocation.status == 'pending_delete').limit(1)).first()
+        if waiting is not None:
+            status = 'pending_delete'
         updated = session.execute(sql.update(models.Image).where(
             models.Image.id == image_id,
             models.Image.deleted == sql.false()).values(
@@ -480,13 +490,16 @@ def storage_used(owner, exclude_image_id=None):
 # --- locations ------------------------------------------------------------
 
 @retry_on_deadlock
-def location_transition(location_id, from_status, to_status):
+def location_transition(location_id, from_status, to_status,
+                        keep_one_active=False):
     """Move a location from ``from_status`` to ``to_status`` if it is still
     there (compare-and-set); True if this call made the move.
 
     Only the moves of ``domain.LOCATION_TRANSITIONS`` are allowed. A location
     that is not active is soft-deleted (``deleted`` = 1), as upstream keeps
-    it.
+    it. With ``keep_one_active`` the move is refused (Forbidden) if it would
+    leave the image without an active location; the image row is locked
+    first so two such moves on one image are decided one after the other.
     """
     if to_status not in domain.LOCATION_TRANSITIONS.get(from_status, ()):
         raise exception.Invalid('Location status cannot move from %s to %s.'
@@ -494,12 +507,28 @@ def location_transition(location_id, from_status, to_status):
     now = utcnow()
     retired = to_status != 'active'
     with writer() as session:
+        if keep_one_active:
+            _refuse_last_active_location(session, location_id)
         moved = session.execute(sql.update(models.ImageLocation).where(
             models.ImageLocation.id == location_id,
             models.ImageLocation.status == from_status).values(
             status=to_status, deleted=retired,
             deleted_at=now if retired else None, updated_at=now))
         return moved.rowcount == 1
+
+
+def _refuse_last_active_location(session, location_id):
+    location, image = models.ImageLocation, models.Image
+    image_id = session.execute(sql.select(location.image_id).where(
+        location.id == location_id)).scalar_one()
+    session.execute(sql.update(image).where(image.id == image_id).values(
+        updated_at=image.updated_at))
+    others = session.execute(sql.select(sql.func.count()).where(
+        location.image_id == image_id, location.id != location_id,
+        location.status == 'active')).scalar()
+    if not others:
+        raise exception.Forbidden('Cannot remove last location in the '
+                                  'image.')
 
 
 def pending_delete_locations(deleted_before, limit, stale_claims_before,

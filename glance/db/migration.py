@@ -138,6 +138,8 @@ def upgrade(revision='heads', engine=None):
     current = current_revisions(engine)
     if any(r in UPSTREAM_REVISIONS for r in current):
         _adopt_upstream(engine, current)
+    else:
+        pending_revisions(engine)  # refuses a revision nobody knows
     try:
         with engine.connect() as conn:
             alembic_command.upgrade(_config(conn), revision)
@@ -145,6 +147,11 @@ def upgrade(revision='heads', engine=None):
     except alembic_exc.CommandError as e:
         current = ','.join(current_revisions(engine)) or 'base'
         raise exception.UnknownRevision(revision=current) from e
+    if engine.dialect.name == 'sqlite':
+        # Readers then never wait for the one writer; the mode is stored
+        # in the file, so it is set once, here.
+        with engine.connect() as conn:
+            conn.exec_driver_sql('PRAGMA journal_mode = WAL')
 
 
 def _known_revision(revision):
