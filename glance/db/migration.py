@@ -150,8 +150,12 @@ def upgrade(revision='heads', engine=None):
     if engine.dialect.name == 'sqlite':
         # Readers then never wait for the one writer; the mode is stored
         # in the file, so it is set once, here.
-        with engine.connect() as conn:
-            conn.exec_driver_sql('PRAGMA journal_mode = WAL')
+        # (outside a transaction, which SQLite requires for this pragma)
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute('PRAGMA journal_mode = WAL')
+        finally:
+            raw.close()
 
 
 def _known_revision(revision):
