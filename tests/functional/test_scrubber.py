@@ -238,7 +238,7 @@ def api_setup(tmp_path, driver_dir):
     admin client, the database and a scrubber for it."""
     (tmp_path / 'api').mkdir()
     server = GlanceServer(tmp_path / 'api', {
-        'DEFAULT': {'delayed_delete': True},
+        'DEFAULT': {'delayed_delete': True, 'workers': 1},
     })
     server.start()
     scrub_conf = write_conf(tmp_path / 'store.conf',
@@ -321,8 +321,11 @@ def test_scrub_time_is_respected(api_setup):
     api_delete(admin, old)
     api_delete(admin, new)
     # ``old`` was deleted two hours ago.
+    two_hours_ago = utcnow() - datetime.timedelta(hours=2)
     db.execute('UPDATE images SET deleted_at = :t WHERE id = :id',
-               {'t': utcnow() - datetime.timedelta(hours=2), 'id': old})
+               {'t': two_hours_ago, 'id': old})
+    db.execute('UPDATE image_locations SET deleted_at = :t '
+               'WHERE image_id = :id', {'t': two_hours_ago, 'id': old})
 
     result = scrubber.run(scrub_time=3600)
 
@@ -367,7 +370,7 @@ def test_store_error_leaves_location_pending_and_run_goes_on(api_setup,
     # filesystem store (the path is a directory: unlink fails, Forbidden).
     mixed = admin.create_active(data=b'mixed')['id']
     [mixed_path] = location_paths(db, mixed)
-    # ``remote`` lives in the http store, which can't delete.
+    # ``remote``'s location is in no configured store (unknown scheme).
     remote = admin.create_active(data=b'remote')['id']
     [remote_path] = location_paths(db, remote)
     good = [admin.create_active(data=b'good %d' % i)['id'] for i in range(3)]
@@ -377,10 +380,10 @@ def test_store_error_leaves_location_pending_and_run_goes_on(api_setup,
     blocker = tmp_path / 'a-directory'
     blocker.mkdir()
     bad_dir_loc = db.add_location(mixed, f'file://{blocker}')
-    # The http location replaces remote's own (whose file stays).
+    # The unknown location replaces remote's own (whose file stays).
     [remote_loc] = db.locations(remote)
     db.execute("UPDATE image_locations SET value = :v WHERE id = :id",
-               {'v': f'http://127.0.0.1:9/images/{remote}',
+               {'v': f'nosuchstore://somewhere/{remote}',
                 'id': remote_loc['id']})
 
     result = scrubber.run(scrub_pool_size=2)
@@ -424,6 +427,27 @@ def test_store_error_leaves_location_pending_and_run_goes_on(api_setup,
     assert len(errors) == 1 and remote in errors[0], output
     assert db.image(mixed)['status'] == 'deleted'
     assert db.image(remote)['status'] == 'pending_delete'
+
+
+def test_read_only_store_location_only_loses_its_record(api_setup):
+    """An http location is not ours to delete: the scrubber deletes its
+    record (nothing to delete in the store) instead of failing forever."""
+    _server, admin, db, scrubber = api_setup
+    image_id = admin.create_active(data=b'local copy')['id']
+    [path] = location_paths(db, image_id)
+    api_delete(admin, image_id)
+    http_loc = db.add_location(image_id, 'http://127.0.0.1:9/some/image')
+
+    result = scrubber.run()
+
+    output = output_of(result)
+    assert result.returncode == 0, output
+    assert error_lines(output) == []
+    statuses = {loc['id']: loc['status'] for loc in db.locations(image_id)}
+    assert statuses[http_loc] == 'deleted', statuses
+    assert set(statuses.values()) == {'deleted'}
+    assert db.image(image_id)['status'] == 'deleted'
+    assert not os.path.exists(path)
 
 
 # ---------------------------------------------------------------- restore
