@@ -534,11 +534,13 @@ def _refuse_last_active_location(session, location_id):
 def pending_delete_locations(deleted_before, limit, stale_claims_before,
                              exclude=()):
     """The scrubber's queue: locations whose data waits to be deleted,
-    taken out of service before ``deleted_before``, oldest first, that no live
+    oldest first, whose image was deleted before ``deleted_before`` (for a
+    location removed from a live image: the location itself), that no live
     scrubber has claimed (claims older than ``stale_claims_before`` are
     dead); dicts with ``id``, ``image_id``, ``url`` and ``metadata``."""
     location, image = models.ImageLocation, models.Image
     claim = models.ImageLocationClaim
+    since = sql.func.coalesce(image.deleted_at, location.deleted_at)
     with reader() as session:
         query = (
             sql.select(location.id, location.image_id, location.value,
@@ -546,13 +548,13 @@ def pending_delete_locations(deleted_before, limit, stale_claims_before,
             .join(image, image.id == location.image_id)
             .outerjoin(claim, claim.location_id == location.id)
             .where(location.status == 'pending_delete',
-                   location.deleted_at <= deleted_before,
+                   since <= deleted_before,
                    sql.or_(claim.location_id.is_(None),
                            claim.claimed_at < stale_claims_before)))
         if exclude:
             query = query.where(location.id.not_in(exclude))
         rows = session.execute(
-            query.order_by(location.deleted_at, location.id).limit(limit))
+            query.order_by(since, location.id).limit(limit))
         return [{'id': r.id, 'image_id': r.image_id, 'url': r.value,
                  'metadata': r.meta_data or {}} for r in rows]
 
