@@ -160,6 +160,18 @@ READ_ERRORS = (store_exc.NotFound, store_exc.UnknownScheme,
                store_exc.BackendException)
 
 
+def data_exists(url, context=None):
+    """Whether a store still holds data at ``url`` (True when the store
+    can't tell)."""
+    try:
+        glance_store.get_size_from_backend(url, context=context)
+    except store_exc.NotFound:
+        return False
+    except store_exc.GlanceStoreException as e:
+        LOG.warning('Cannot check the data at %s: %s', url, e)
+    return True
+
+
 def read_data(context, image, offset=0, length=None):
     """An iterator over the image's data (from its first readable
     location) and the number of bytes it will yield."""

@@ -114,6 +114,10 @@ class Scrubber:
         batch = self._due(report.failed_ids)
         while batch and not stopping():
             for image_id, locations in _by_image(batch).items():
+                # spawn_n waits for a free green thread: a stop requested
+                # meanwhile leaves the rest of the batch alone.
+                if stopping():
+                    break
                 self.pool.spawn_n(self._scrub_image, image_id, locations,
                                   report)
             self.pool.waitall()
@@ -194,6 +198,13 @@ class Daemon:
 
 
 def restore(image_id):
+    """Bring a pending_delete image back, if its data is still there."""
+    waiting = db_api.pending_delete_locations(
+        utcnow(), BATCH_SIZE, utcnow(), image_id=image_id)
+    if waiting and not any(location.data_exists(loc['url'])
+                           for loc in waiting):
+        raise exception.Conflict('the data of image %s is no longer in the '
+                                 'store' % image_id)
     count = db_api.image_restore(image_id)
     LOG.info('Image %s restored to active with %d location(s).', image_id,
              count)

@@ -38,10 +38,10 @@ def main(argv=None):
                  'together. Please use either of them in one request.')
     try:
         db_api.connect(fail_fast=not CONF.daemon)
+        location.init_stores()
         if CONF.restore:
             scrubber.restore(CONF.restore)
             return 0
-        location.init_stores()
         worker = scrubber.Scrubber()
         if not CONF.daemon:
             worker.run()

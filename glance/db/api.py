@@ -532,7 +532,7 @@ def _refuse_last_active_location(session, location_id):
 
 
 def pending_delete_locations(deleted_before, limit, stale_claims_before,
-                             exclude=()):
+                             exclude=(), image_id=None):
     """The scrubber's queue: locations whose data waits to be deleted,
     oldest first, whose image was deleted before ``deleted_before`` (for a
     location removed from a live image: the location itself), that no live
@@ -553,6 +553,8 @@ def pending_delete_locations(deleted_before, limit, stale_claims_before,
                            claim.claimed_at < stale_claims_before)))
         if exclude:
             query = query.where(location.id.not_in(exclude))
+        if image_id is not None:
+            query = query.where(location.image_id == image_id)
         rows = session.execute(
             query.order_by(since, location.id).limit(limit))
         return [{'id': r.id, 'image_id': r.image_id, 'url': r.value,
