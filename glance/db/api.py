@@ -561,23 +561,27 @@ def pending_delete_locations(deleted_before, limit, stale_claims_before,
                  'metadata': r.meta_data or {}} for r in rows]
 
 
+@retry_on_deadlock
 def claim_location(location_id, claimed_by, stale_before):
     """Take the right to delete a pending_delete location's data; False if
-    another live scrubber holds it or the location moved on."""
+    another live scrubber holds it or the location moved on.
+
+    The location row is locked first, so a claim waits for a scrubber that
+    is just marking the location deleted, and then sees it deleted.
+    """
     claim = models.ImageLocationClaim
     now = utcnow()
     try:
         with writer() as session:
+            status = session.execute(
+                sql.select(models.ImageLocation.status).where(
+                    models.ImageLocation.id == location_id)
+                .with_for_update()).scalar_one_or_none()
+            if status != 'pending_delete':
+                return False
             session.execute(sql.delete(claim).where(
                 claim.location_id == location_id,
                 claim.claimed_at < stale_before))
-            still_pending = session.execute(
-                sql.select(models.ImageLocation.id).where(
-                    models.ImageLocation.id == location_id,
-                    models.ImageLocation.status == 'pending_delete')
-            ).first()
-            if still_pending is None:
-                return False
             session.execute(sql.insert(claim).values(
                 location_id=location_id, claimed_by=claimed_by,
                 claimed_at=now))
@@ -586,6 +590,7 @@ def claim_location(location_id, claimed_by, stale_before):
         return False
 
 
+@retry_on_deadlock
 def release_location(location_id, scrubbed):
     """Drop a claim; if ``scrubbed``, the location's data is gone: mark it
     deleted (compare-and-set from pending_delete) in the same transaction."""
