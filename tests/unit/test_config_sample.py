@@ -1,6 +1,7 @@
-"""etc/glance-api.conf is what oslo-config-generator makes from the code.
+"""etc/glance-api.conf and etc/glance-scrubber.conf are what
+oslo-config-generator makes from the code.
 
-Regenerate it after changing an option (or a library version):
+Regenerate them after changing an option (or a library version):
 
     tox -e genconfig
 """
@@ -12,10 +13,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO_ROOT
 
-GENERATOR_CONF = os.path.join('etc', 'oslo-config-generator',
-                              'glance-api.conf')
 SAMPLE = os.path.join(REPO_ROOT, 'etc', 'glance-api.conf')
 
 # What issue #2 asks the configuration to have, under upstream's names.
@@ -36,10 +37,14 @@ REQUIRED = {
 }
 
 
-def generate(output_file, env=None):
+SAMPLE_NAMES = ('glance-api.conf', 'glance-scrubber.conf')
+
+
+def generate(output_file, env=None, name='glance-api.conf'):
+    generator_conf = os.path.join('etc', 'oslo-config-generator', name)
     result = subprocess.run(
         [sys.executable, '-m', 'oslo_config.generator',
-         '--config-file', GENERATOR_CONF, '--output-file', str(output_file)],
+         '--config-file', generator_conf, '--output-file', str(output_file)],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
         env=env)
     assert result.returncode == 0, result.stderr
@@ -47,16 +52,17 @@ def generate(output_file, env=None):
         return f.read()
 
 
-def test_sample_is_generated_from_the_code(tmp_path):
-    fresh = generate(tmp_path / 'glance-api.conf')
-    with open(SAMPLE) as f:
+@pytest.mark.parametrize('name', SAMPLE_NAMES)
+def test_sample_is_generated_from_the_code(tmp_path, name):
+    fresh = generate(tmp_path / name, name=name)
+    with open(os.path.join(REPO_ROOT, 'etc', name)) as f:
         committed = f.read()
     if fresh != committed:
         diff = ''.join(list(difflib.unified_diff(
             committed.splitlines(True), fresh.splitlines(True),
-            'etc/glance-api.conf (committed)', 'generated'))[:80])
-        raise AssertionError('etc/glance-api.conf is stale; run "tox -e '
-                             'genconfig" and commit it:\n' + diff)
+            'etc/%s (committed)' % name, 'generated'))[:80])
+        raise AssertionError('etc/%s is stale; run "tox -e genconfig" and '
+                             'commit it:\n%s' % (name, diff))
 
 
 def sample_options():
