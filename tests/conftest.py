@@ -127,17 +127,27 @@ def _scratch_database(server_url):
     return url.set(database=name).render_as_string(hide_password=False), drop
 
 
+def new_database(kind, db_servers, directory):
+    """A fresh, empty database: returns (url, drop); drop() may be None.
+
+    SQLite files go in ``directory``; MariaDB and PostgreSQL databases are
+    made on the session's servers (``db_servers``).
+    """
+    if kind == 'sqlite':
+        path = os.path.join(str(directory), '%s.sqlite' % uuid.uuid4().hex)
+        return 'sqlite:///%s' % path, None
+    return _scratch_database(db_servers(kind))
+
+
 @pytest.fixture
 def new_database_url(db_servers, tmp_path):
     """Factory: a fresh, empty database of the given kind, dropped after."""
     drops = []
 
     def make(kind):
-        if kind == 'sqlite':
-            return 'sqlite:///%s' % (tmp_path
-                                     / ('%s.sqlite' % uuid.uuid4().hex))
-        url, drop = _scratch_database(db_servers(kind))
-        drops.append(drop)
+        url, drop = new_database(kind, db_servers, tmp_path)
+        if drop:
+            drops.append(drop)
         return url
 
     yield make

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 
 from glance.db import migration
 from glance.db import models
+from tests.conftest import DB_KINDS
+from tests.conftest import new_database
 from tests.conftest import sync_database
 from tests.helpers import assert_one_line_error
 from tests.helpers import run_command
@@ -108,12 +110,23 @@ def engine(database_url):
     engine.dispose()
 
 
-@pytest.fixture
-def synced(conf_file, engine):
-    """The engine of a database brought to head by ``glance-manage db sync``.
-    """
-    ok(manage(conf_file, 'db', 'sync'))
-    return engine
+@pytest.fixture(scope='module', params=DB_KINDS)
+def synced_once(request, db_servers, tmp_path_factory):
+    """The engine of a database brought to head by ``glance-manage db
+    sync``, made once per module and kind, for tests that only read the
+    schema."""
+    directory = tmp_path_factory.mktemp('synced')
+    url, drop = new_database(request.param, db_servers, directory)
+    conf = write_conf(directory / 'glance-manage.conf',
+                      {'database': {'connection': url}})
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        ok(manage(conf, 'db', 'sync'))
+        yield engine
+    finally:
+        engine.dispose()
+        if drop:
+            drop()
 
 
 def _compare_server_default(context, inspected_column, metadata_column,
@@ -191,12 +204,14 @@ def dump_schema(engine):
     return '\n'.join(lines)
 
 
-def test_sync_makes_the_schema_of_the_models(synced):
-    assert schema_differences(synced) == []
+def test_sync_makes_the_schema_of_the_models(synced_once):
+    assert schema_differences(synced_once) == []
 
 
-def test_comparison_sees_a_difference(synced):
+def test_comparison_sees_a_difference(database_url, engine):
     """The comparison above is not vacuous: a missing index shows."""
+    sync_database(database_url)
+    synced = engine
     with synced.begin() as conn:
         conn.execute(sa.text('DROP INDEX owner_image_idx' + (
             ' ON images' if synced.dialect.name == 'mysql' else '')))
@@ -211,9 +226,6 @@ def test_version_check_and_idempotent_sync(conf_file, engine, head):
     assert 'Traceback' not in check.stderr
     assert head in check.stdout
 
-    before_sync = ok(manage(conf_file, 'db', 'version'))
-    assert 'db sync' in before_sync
-
     assert 'synced successfully' in ok(manage(conf_file, 'db', 'sync'))
     assert ok(manage(conf_file, 'db', 'version')).split() == [head]
     assert 'up to date' in ok(manage(conf_file, 'db', 'check'))
@@ -222,7 +234,6 @@ def test_version_check_and_idempotent_sync(conf_file, engine, head):
     assert 'alembic_version %s' % head in schema
     ok(manage(conf_file, 'db', 'sync'))
     assert dump_schema(engine) == schema
-    assert ok(manage(conf_file, 'db', 'version')).split() == [head]
 
 
 def test_upgrade_to_unknown_revision_fails_in_one_line(conf_file, engine):
@@ -231,14 +242,14 @@ def test_upgrade_to_unknown_revision_fails_in_one_line(conf_file, engine):
         assert_one_line_error(result, 'nosuchrev')
     # Nothing was created.
     assert sa.inspect(engine).get_table_names() == []
+    assert 'db sync' in ok(manage(conf_file, 'db', 'version'))
 
 
 def test_upgrade_to_explicit_head(conf_file, engine, head):
     ok(manage(conf_file, 'db', 'upgrade', head))
-    assert ok(manage(conf_file, 'db', 'version')).split() == [head]
+    assert list(migration.current_revisions(engine)) == [head]
     schema = dump_schema(engine)
     ok(manage(conf_file, 'db', 'upgrade', '--version', head))
-    ok(manage(conf_file, 'db', 'upgrade'))
     assert dump_schema(engine) == schema
     assert schema_differences(engine) == []
 
@@ -248,7 +259,6 @@ def test_legacy_spellings(conf_file, head):
     assert 'synced successfully' in ok(manage(conf_file, 'db_sync'))
     assert ok(manage(conf_file, 'db_version')).split() == [head]
     ok(manage(conf_file, 'db_upgrade', head))
-    assert 'up to date' in ok(manage(conf_file, 'db_check'))
 
 
 def test_in_process_upgrade(database_url, engine, head):
@@ -262,8 +272,8 @@ def test_in_process_upgrade(database_url, engine, head):
     assert schema_differences(engine) == []
 
 
-def test_upstream_tables_indexes_and_constraints(synced):
-    inspector = sa.inspect(synced)
+def test_upstream_tables_indexes_and_constraints(synced_once):
+    inspector = sa.inspect(synced_once)
     assert UPSTREAM_TABLES <= set(inspector.get_table_names())
     for table, expected in UPSTREAM_INDEXES.items():
         names = {i['name'] for i in inspector.get_indexes(table)
@@ -280,7 +290,8 @@ def _columns(inspector, table):
     return {c['name']: c for c in inspector.get_columns(table)}
 
 
-def test_upstream_column_facts(synced):
+def test_upstream_column_facts(synced_once):
+    synced = synced_once
     inspector = sa.inspect(synced)
     dialect = synced.dialect.name
     images = _columns(inspector, 'images')
@@ -346,10 +357,11 @@ def test_upstream_column_facts(synced):
 def test_upgrade_one_revision_at_a_time(conf_file, engine, head):
     revisions = migration.pending_revisions(engine)
     assert revisions[-1] == head
-    for done, revision in enumerate(revisions, 1):
+    for revision in revisions:
         ok(manage(conf_file, 'db', 'upgrade', revision))
-        assert ok(manage(conf_file, 'db', 'version')).split() == [revision]
-        check = manage(conf_file, 'db', 'check')
-        assert check.returncode == (0 if revision == head else 3), (
-            check.stdout + check.stderr)
+        assert list(migration.current_revisions(engine)) == [revision]
+        if revision == revisions[0] != head:
+            check = manage(conf_file, 'db', 'check')
+            assert check.returncode == 3, check.stdout + check.stderr
+    assert migration.pending_revisions(engine) == []
     assert schema_differences(engine) == []
