@@ -14,6 +14,7 @@ import sys
 from oslo_config import cfg
 
 from glance import cmd
+from glance.common import exception
 from glance.db import api as db_api
 from glance.db import migration
 from glance.db import purge
@@ -58,6 +59,9 @@ def _purge(args, tables, default_age):
     age = purge.parse_age(_pick(args.age_option, args.age, default_age))
     max_rows = purge.parse_max_rows(_pick(args.max_rows_option,
                                           args.max_rows, 100))
+    if migration.pending_revisions():
+        raise exception.Invalid('The database schema is not current; run '
+                                '"glance-manage db sync" first.')
     purge.purge(age, max_rows, print, tables, args.dry_run)
 
 

@@ -32,6 +32,10 @@ SQLITE_BUSY_TIMEOUT_MS = 60000
 
 _facade = None
 _facade_lock = threading.Lock()
+# On SQLite, one idle connection held for the life of the process: oslo.db
+# opens a connection per transaction there, and closing the last one makes
+# SQLite checkpoint the WAL each time.
+_sqlite_keeper = None
 _writing = contextvars.ContextVar('glance_db_writing', default=False)
 
 retry_on_deadlock = oslo_db_api.wrap_db_retry(
@@ -44,7 +48,7 @@ class _Scope:
 
 
 def _facade_or_start(fail_fast=False):
-    global _facade
+    global _facade, _sqlite_keeper
     with _facade_lock:
         if _facade is None:
             facade = enginefacade.transaction_context()
@@ -53,6 +57,7 @@ def _facade_or_start(fail_fast=False):
             engine = _start_engine(facade)
             if engine.dialect.name == 'sqlite':
                 _tune_sqlite(engine)
+                _sqlite_keeper = engine.raw_connection()
             _facade = facade
     return _facade
 
@@ -116,11 +121,13 @@ def get_engine():
 
 def dispose():
     """Forget the engine (after a fork, or when the configuration changes)."""
-    global _facade
+    global _facade, _sqlite_keeper
     with _facade_lock:
+        if _sqlite_keeper is not None:
+            _sqlite_keeper.close()
         if _facade is not None:
             _facade.writer.get_engine().dispose()
-        _facade = None
+        _facade = _sqlite_keeper = None
 
 
 @contextlib.contextmanager
@@ -815,10 +822,10 @@ def _purge_target(table, cutoff):
             ~sql.exists().where(child.image_id == model.id)
             for child in (models.ImageProperty, models.ImageTag,
                           models.ImageLocation, models.ImageMember)))
-    elif table == 'image_locations':
-        condition = sql.and_(condition, model.status != 'pending_delete')
     elif table != 'tasks':
         condition = sql.and_(condition, ~_waiting_for_scrubber(model))
+        if table == 'image_locations':
+            condition = sql.and_(condition, model.status != 'pending_delete')
     return key, condition
 
 
@@ -831,19 +838,29 @@ PURGE_MODELS = {'image_properties': models.ImageProperty,
 
 
 @retry_on_deadlock
-def purge_batch(table, cutoff, limit):
-    """Hard-delete up to ``limit`` purgeable rows of ``table`` in one short
-    transaction; returns how many."""
+def purge_batch(table, cutoff, limit, after=None):
+    """Hard-delete up to ``limit`` purgeable rows of ``table`` whose key is
+    above ``after``, in one short transaction; returns how many and the
+    last key covered (the next batch starts there, so no batch rescans
+    what earlier ones left)."""
     key, condition = _purge_target(table, cutoff)
+    if after is not None:
+        condition = sql.and_(condition, key > after)
     with writer() as session:
-        ids = session.execute(sql.select(key).where(condition)
-                              .order_by(key).limit(limit)).scalars().all()
-        if ids:
-            if table == 'image_locations':
-                session.execute(sql.delete(models.ImageLocationClaim).where(
-                    models.ImageLocationClaim.location_id.in_(ids)))
-            session.execute(sql.delete(key.table).where(key.in_(ids)))
-        return len(ids)
+        last = session.execute(sql.select(key).where(condition).order_by(key)
+                               .offset(limit - 1).limit(1)).scalar()
+        if last is None:  # fewer than ``limit`` rows left
+            last = session.execute(sql.select(sql.func.max(key)).where(
+                condition)).scalar()
+            if last is None:
+                return 0, after
+        batch = sql.and_(condition, key <= last)
+        if table == 'image_locations':
+            session.execute(sql.delete(models.ImageLocationClaim).where(
+                models.ImageLocationClaim.location_id.in_(
+                    sql.select(key).where(batch))))
+        deleted = session.execute(sql.delete(key.table).where(batch))
+        return deleted.rowcount, last
 
 
 def purge_count(table, cutoff, limit=None):

@@ -17,7 +17,7 @@ from glance.db import api as db_api
 # Child tables before parents: task_info refers to tasks.
 TABLES = ('task_info', 'image_properties', 'image_tags', 'image_locations',
           'image_members', 'tasks')
-BATCH_ROWS = 1000
+BATCH_ROWS = 10000
 PROGRESS_SECONDS = 3
 MAX_ROWS_LIMIT = 2147483647
 UNLIMITED = -1
@@ -54,11 +54,12 @@ def parse_max_rows(raw):
 
 def _purge_table(table, cutoff, max_rows, report):
     purged = 0
+    last_key = None
     last_report = time.monotonic()
     while max_rows == UNLIMITED or purged < max_rows:
         room = BATCH_ROWS if max_rows == UNLIMITED else min(
             BATCH_ROWS, max_rows - purged)
-        done = db_api.purge_batch(table, cutoff, room)
+        done, last_key = db_api.purge_batch(table, cutoff, room, last_key)
         purged += done
         if done < room:
             break

@@ -792,6 +792,7 @@ def test_progress_lines_on_a_long_run(sqlite_db, monkeypatch):
     """A run longer than PROGRESS_SECONDS reports progress: with it at 0,
     every full batch does; the final per-table line and total follow."""
     monkeypatch.setattr(purge_module, 'PROGRESS_SECONDS', 0)
+    monkeypatch.setattr(purge_module, 'BATCH_ROWS', 1000)
     bulk_properties(sqlite_db, 5500, utcnow() - datetime.timedelta(days=2))
     lines = []
     total = purge_module.purge(1, -1, lines.append)
