@@ -691,6 +691,32 @@ def test_daemon_scrubs_at_each_wakeup_and_stops_on_sigterm(seeded_setup):
     assert_all_scrubbed_once(db, scrubber, dict(first, **second))
 
 
+def test_daemon_survives_database_errors(seeded_setup):
+    """A daemon runs for days: a database that fails for a while (here a
+    table gone for a few wake-ups; a restarting server looks the same) is
+    logged and retried at the next wake-up, not the end of the daemon."""
+    store_dir, db, scrubber = seeded_setup()
+    proc, out = scrubber.start('--daemon', wakeup_time=1)
+    try:
+        assert wait_for(lambda: 'Scrub run:' in read(out), timeout=60), \
+            read(out)
+        db.execute('ALTER TABLE image_location_claims RENAME TO claims_away')
+        assert wait_for(lambda: error_lines(read(out)), timeout=30)
+        time.sleep(1.5)
+        db.execute('ALTER TABLE claims_away RENAME TO image_location_claims')
+        assert proc.poll() is None, read(out)
+        files = db.seed(store_dir, 3)
+        assert wait_for(lambda: db.status_counts('images') == {'deleted': 3},
+                        timeout=60), read(out)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, read(out)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_all_scrubbed_once(db, scrubber, files)
+
+
 def test_daemon_sigterm_finishes_images_in_hand(seeded_setup):
     """A stop lets the images being scrubbed finish (their locations end
     deleted, no claim left) and does not start the others."""
