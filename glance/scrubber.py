@@ -190,8 +190,11 @@ class Daemon:
         while not self.stopped and (max_runs is None or runs < max_runs):
             try:
                 self.scrubber.run(stopping=lambda: self.stopped)
-            except exception.GlanceError as e:
-                LOG.error('Scrub run failed: %s', e)
+            except Exception as e:
+                # A database or store outage must not end a daemon that
+                # runs for days: report it and try again at next wake-up.
+                LOG.error('Scrub run failed, retrying in %d s: %s',
+                          CONF.wakeup_time, e)
             runs += 1
             self._sleep(CONF.wakeup_time)
         return runs
