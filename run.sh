@@ -147,9 +147,11 @@ run_tests() {
     done
     ((${#paths[@]})) || set -- tests "$@"
     # -n 2 --dist loadfile: two workers, each test file on one of them (the
-    # module-scoped glance-api servers are started once per file).
+    # module-scoped glance-api servers are started once per file). Most
+    # tests wait on servers and subprocesses, so two workers fit 2 cores.
+    # --durations: the slowest tests, to keep the suite within CI's budget.
     exec "$VENV/bin/python" -m pytest -p no:cacheprovider \
-        -n "${GLANCE_TEST_WORKERS:-2}" --dist loadfile "$@"
+        -n "${GLANCE_TEST_WORKERS:-2}" --dist loadfile --durations=15 "$@"
 }
 
 case ${1:-} in
