@@ -60,21 +60,24 @@ def list_opts():
 
 
 class RateLimiter:
-    """Spaces out store deletes to at most ``per_second`` across all green
-    threads of the pool (0 = no limit)."""
+    """Spaces store deletes at least ``1 / per_second`` apart across all
+    green threads of the pool (0 = no limit). Spacing is checked when a
+    thread actually wakes, so threads held up together never burst."""
 
     def __init__(self, per_second):
         self.interval = 1.0 / per_second if per_second else 0
-        self.next_slot = 0.0
+        self.last_start = float('-inf')
 
     def wait(self):
         if not self.interval:
             return
-        now = time.monotonic()
-        slot = max(self.next_slot, now)
-        self.next_slot = slot + self.interval
-        if slot > now:
-            eventlet.sleep(slot - now)
+        while True:
+            now = time.monotonic()
+            ready = self.last_start + self.interval
+            if now >= ready:
+                self.last_start = now
+                return
+            eventlet.sleep(ready - now)
 
 
 class RunReport:
