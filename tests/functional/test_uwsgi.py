@@ -1,8 +1,10 @@
 """glance.wsgi.api:application served by uWSGI, as devstack deploys it."""
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -46,7 +48,7 @@ def uwsgi_glance(tmp_path_factory):
          '--chunked-input-limit', str(4 * 1024 * 1024), '--chdir', str(base),
          '--die-on-term'],
         env=dict(os.environ, OS_GLANCE_CONFIG_DIR=str(conf_dir)),
-        stdout=log, stderr=subprocess.STDOUT)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = 'http://127.0.0.1:%d' % port
     for _ in range(300):
         try:
@@ -55,8 +57,13 @@ def uwsgi_glance(tmp_path_factory):
         except requests.RequestException:
             time.sleep(0.1)
     yield url
-    process.terminate()
-    process.wait(30)
+    # The whole group: uWSGI's workers can outlive a master told to stop.
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_versions_and_images_answer_under_uwsgi(uwsgi_glance):
