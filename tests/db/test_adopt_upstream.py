@@ -13,9 +13,7 @@ The upstream virtualenv: ``$GLANCE_UPSTREAM_VENV`` if set, else
 ``$GLANCE_TEST_CACHE/upstream-venv`` (default
 ``~/.cache/glance-tests/upstream-venv``), made there on first use with
 ``python -m venv`` + ``pip install glance==33.0.0 PyMySQL psycopg2-binary``
-(about 70 s on 2 cores, once; reused afterwards). A ready venv at
-``/work/upstream/venv`` (this project's development machine) is used when
-it has everything needed.
+(about 70 s on 2 cores, once; reused afterwards).
 """
 
 import contextlib
@@ -44,7 +42,6 @@ UPSTREAM_VERSION = '33.0.0'
 UPSTREAM_HEAD = '2024_1_contract01'
 UPSTREAM_PACKAGES = [f'glance=={UPSTREAM_VERSION}', 'PyMySQL',
                      'psycopg2-binary']
-LOCAL_UPSTREAM_VENV = '/work/upstream/venv'
 COMPLETE_MARK = '.glance-tests-complete'
 # Modules the upstream venv needs for each kind of database.
 DRIVERS = {'sqlite': [], 'mariadb': ['pymysql'], 'postgresql': ['psycopg2']}
@@ -128,8 +125,6 @@ def upstream_venv():
     if os.path.exists(os.path.join(cached, COMPLETE_MARK)) and (
             _has_everything(cached)):
         return cached
-    if _has_everything(LOCAL_UPSTREAM_VENV):
-        return LOCAL_UPSTREAM_VENV
     _build_venv(cached)
     require(_has_everything(cached), f'{cached}: upstream glance unusable')
     return cached

@@ -12,7 +12,7 @@ xdist worker) however many modules use it.
 To check the tests themselves against upstream Glance (an oracle), set
 ``GLANCE_TEST_ORACLE=URL,IMAGES_DIR,SQLITE_PATH`` for an upstream
 glance-api already running single-store on SQLite with the header-trusting
-pipeline (``/work/shared/upstream``): the ``server`` fixture then points at
+pipeline (``../shared/upstream``): the ``server`` fixture then points at
 it and every request carries ``X-Identity-Status: Confirmed`` (admin
 requests get explicit admin headers). Tests that need a server with other
 options still run against this project's server.
