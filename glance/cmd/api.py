@@ -5,7 +5,7 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance import cmd
+from glance.cmd import common as cmd
 from glance.common import config
 from glance.common import server
 from glance.common import wsgi_app

@@ -13,7 +13,7 @@ import sys
 
 from oslo_config import cfg
 
-from glance import cmd
+from glance.cmd import common as cmd
 from glance.common import exception
 from glance.db import api as db_api
 from glance.db import migration

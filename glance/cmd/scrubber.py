@@ -17,7 +17,7 @@ import sys  # noqa: E402
 
 from oslo_config import cfg  # noqa: E402
 
-from glance import cmd  # noqa: E402
+from glance.cmd import common as cmd  # noqa: E402
 from glance.db import api as db_api  # noqa: E402
 from glance import location  # noqa: E402
 from glance import scrubber  # noqa: E402
@@ -37,7 +37,9 @@ def main(argv=None):
         cmd.fail('The restore and daemon options should not be set '
                  'together. Please use either of them in one request.')
     try:
-        db_api.connect(fail_fast=not CONF.daemon)
+        # A connection per green thread, so none waits for or reopens one.
+        db_api.connect(fail_fast=not CONF.daemon,
+                       min_pool_size=CONF.scrub_pool_size + 1)
         location.init_stores()
         if CONF.restore:
             scrubber.restore(CONF.restore)

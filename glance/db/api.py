@@ -47,13 +47,16 @@ class _Scope:
     """The object enginefacade hangs one transaction's state on."""
 
 
-def _facade_or_start(fail_fast=False):
+def _facade_or_start(fail_fast=False, min_pool_size=None):
     global _facade, _sqlite_keeper
     with _facade_lock:
         if _facade is None:
             facade = enginefacade.transaction_context()
             if fail_fast:
                 facade.configure(max_retries=1, retry_interval=0)
+            if min_pool_size and min_pool_size > (
+                    CONF.database.max_pool_size or 0):
+                facade.configure(max_pool_size=min_pool_size)
             engine = _start_engine(facade)
             if engine.dialect.name == 'sqlite':
                 _tune_sqlite(engine)
@@ -100,13 +103,14 @@ def _tune_sqlite(engine):
             conn.info['in_transaction'] = True
 
 
-def connect(fail_fast=False):
+def connect(fail_fast=False, min_pool_size=None):
     """Open the configured database once, raising a GlanceError if it can't.
 
     ``fail_fast`` makes one connection attempt instead of oslo.db's
-    configured retries (for command-line tools).
+    configured retries (for command-line tools); ``min_pool_size`` keeps
+    that many connections open for as many concurrent users.
     """
-    engine = _facade_or_start(fail_fast).writer.get_engine()
+    engine = _facade_or_start(fail_fast, min_pool_size).writer.get_engine()
     try:
         with engine.connect():
             pass
@@ -586,9 +590,15 @@ def claim_location(location_id, claimed_by, stale_before):
                 .with_for_update()).scalar_one_or_none()
             if status != 'pending_delete':
                 return False
-            session.execute(sql.delete(claim).where(
-                claim.location_id == location_id,
-                claim.claimed_at < stale_before))
+            # Read before deleting: a DELETE of an absent row takes an
+            # InnoDB gap lock that deadlocks with other claims' inserts.
+            held_since = session.execute(sql.select(claim.claimed_at).where(
+                claim.location_id == location_id)).scalar_one_or_none()
+            if held_since is not None:
+                if held_since >= stale_before:
+                    return False
+                session.execute(sql.delete(claim).where(
+                    claim.location_id == location_id))
             session.execute(sql.insert(claim).values(
                 location_id=location_id, claimed_by=claimed_by,
                 claimed_at=now))
