@@ -8,7 +8,7 @@ import os
 
 from glance.common import config
 from glance.common import wsgi_app
-from glance.cmd import setup_logging
+from glance.cmd.common import setup_logging
 
 
 def _init_application():

@@ -29,7 +29,7 @@ import array
 import json
 import time
 
-from glance import cmd
+from glance.cmd import common as cmd
 from glance.db import api as db_api
 from glance import scrubber
 
