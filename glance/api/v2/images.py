@@ -325,22 +325,24 @@ def delete(req, image_id):
     return common.no_content()
 
 
+def _switch(req, image_id, action, from_state):
+    """Deactivate or reactivate; already there is a no-op 204."""
+    repo, image = common.find_image(req, image_id, action)
+    if image.status == from_state or image.status not in (
+            'active', 'deactivated'):
+        getattr(image, action)()  # refuses statuses it can't leave (403)
+        repo.save(image, from_state=from_state)
+    return common.no_content()
+
+
 @common.no_body
 def deactivate(req, image_id):
-    repo, image = common.find_image(req, image_id, 'deactivate')
-    if image.status != 'deactivated':
-        image.deactivate()
-        repo.save(image, from_state='active')
-    return common.no_content()
+    return _switch(req, image_id, 'deactivate', 'active')
 
 
 @common.no_body
 def reactivate(req, image_id):
-    repo, image = common.find_image(req, image_id, 'reactivate')
-    if image.status != 'active':
-        image.reactivate()
-        repo.save(image, from_state='deactivated')
-    return common.no_content()
+    return _switch(req, image_id, 'reactivate', 'deactivated')
 
 
 # --- update (JSON-patch) ----------------------------------------------------
