@@ -192,3 +192,27 @@ def glance(tmp_path_factory):
     server = GlanceServer(tmp_path_factory.mktemp('glance')).start()
     yield server
     server.stop()
+
+
+# Callers of the raw-HTTP API tests (tests.functional.helpers.Api), each on
+# the module's ``server`` fixture.
+
+@pytest.fixture
+def admin(server):
+    """The no-auth default: admin of project ``default``."""
+    from tests.functional import helpers
+    return helpers.Api(server)
+
+
+@pytest.fixture
+def owner(server):
+    """A member/reader of a project of its own."""
+    from tests.functional import helpers
+    return helpers.Api(server, helpers.new_project())
+
+
+@pytest.fixture
+def other(server):
+    """A member/reader of another project."""
+    from tests.functional import helpers
+    return helpers.Api(server, helpers.new_project())

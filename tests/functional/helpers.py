@@ -158,6 +158,11 @@ class Api:
         raise AssertionError('pagination did not end')
 
 
+def error_text(resp):
+    """Status and start of the body, for assertion messages."""
+    return f'{resp.status_code} {resp.text[:500]}'
+
+
 def sqlite_path(server):
     url = server.database_url
     assert url.startswith('sqlite:///'), url

@@ -13,31 +13,13 @@ import time
 import pytest
 
 from tests.functional import helpers
+from tests.functional.helpers import error_text
 from tests.functional.helpers import OCTET, Api
 
 server = helpers.server
 quota_glance = helpers.shared_server('quota_glance', helpers.QUOTA_OPTIONS)
 config_glance = helpers.shared_server('config_glance',
                                       helpers.CONFIG_OPTIONS)
-
-
-@pytest.fixture
-def admin(server):
-    return Api(server)
-
-
-@pytest.fixture
-def owner(server):
-    return Api(server, helpers.new_project())
-
-
-@pytest.fixture
-def other(server):
-    return Api(server, helpers.new_project())
-
-
-def error_text(resp):
-    return f'{resp.status_code} {resp.text[:500]}'
 
 
 def queued_image(api, **body):

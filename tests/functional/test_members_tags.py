@@ -9,14 +9,10 @@ import pytest
 
 from tests.functional import helpers
 from tests.functional.helpers import Api
+from tests.functional.helpers import error_text
 
 server = helpers.server
 quota_glance = helpers.shared_server('quota_glance', helpers.QUOTA_OPTIONS)
-
-
-@pytest.fixture
-def owner(server):
-    return Api(server, helpers.new_project())
 
 
 @pytest.fixture
@@ -27,10 +23,6 @@ def member(server):
 @pytest.fixture
 def stranger(server):
     return Api(server, helpers.new_project())
-
-
-def error_text(resp):
-    return f'{resp.status_code} {resp.text[:500]}'
 
 
 def members_path(image_id, member_id=None):
