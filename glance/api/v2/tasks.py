@@ -81,8 +81,11 @@ def create(req):
     image = images.new_image(ctx, dict(task_input.get('image_properties')
                                        or {}))
     task = domain.new_task(ctx, 'import', task_input)
+    # The view is taken before the work starts: the worker moves the same
+    # task object on, and the answer to the create is the pending task.
+    created = task_view(task)
     tasks.start(ctx, task, tasks.legacy_import(ctx, image, url))
-    return common.json_response(task_view(task), status=201, headers={
+    return common.json_response(created, status=201, headers={
         'Location': '/v2/tasks/%s' % task.task_id})
 
 
