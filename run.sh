@@ -10,7 +10,9 @@
 #   ./run.sh test [pytest arguments]
 #       the whole test suite (pytest tests), with the test requirements in
 #       .venv. Real MariaDB and PostgreSQL servers are started for the tests
-#       that need them (../shared/db/micro-db.sh, or $GLANCE_SHARED_DIR/db).
+#       that need them (../shared/db/micro-db.sh, or $GLANCE_SHARED_DIR/db),
+#       and a real Ceph cluster for the RBD tests (../shared/ceph), whose
+#       Python bindings (Debian's python3-rados/-rbd) are linked into .venv.
 #
 # Installs are exact (-c constraints.txt) and happen again only when
 # constraints.txt, the requirement files, setup.cfg or pyproject.toml change.
@@ -23,6 +25,7 @@ VENV=$ROOT/.venv
 DATA=$ROOT/.glance-data
 CONF=$DATA/glance-api.conf
 PYTHON=${PYTHON:-python3}
+SHARED=${GLANCE_SHARED_DIR:-$ROOT/../shared}
 STAMP=$VENV/.run-sh-installed
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -136,10 +139,18 @@ serve() {
     exec "$VENV/bin/glance-api" --config-file "$CONF" "$@"
 }
 
+# The rados/rbd bindings are not on PyPI: Debian's, linked into .venv (it
+# installs the packages as root). Without them the Ceph tests skip locally.
+link_ceph_bindings() {
+    "$SHARED/ceph/link-bindings.sh" "$VENV" >/dev/null 2>&1 ||
+        log "no Ceph bindings in .venv ($SHARED/ceph/link-bindings.sh failed)"
+}
+
 run_tests() {
     ensure_venv
     ensure_build_tools
     install requirements.txt test-requirements.txt
+    link_ceph_bindings
     local paths=() arg
     # The whole suite unless the arguments name tests.
     for arg in "$@"; do

@@ -12,12 +12,17 @@ Database fixtures, from the cheapest:
 * ``db``: a synced database of each kind that ``glance.db.api`` is
   configured to use for the test (``CONF.database.connection``).
 
+``ceph`` is a real single-node Ceph cluster (``micro-ceph.sh``) with the
+pools ``images`` and ``volumes``, started once per test process that asks
+for it.
+
 ``conf`` gives CONF parsed without config files and ``conf.set(name,
 value, group=None)`` to override options until the test ends.
 """
 
 import atexit
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -26,10 +31,13 @@ import uuid
 import pytest
 import sqlalchemy
 
+from tests import helpers
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DIR = os.environ.get('GLANCE_SHARED_DIR',
                             os.path.join(os.path.dirname(REPO_ROOT), 'shared'))
 MICRO_DB = os.path.join(SHARED_DIR, 'db', 'micro-db.sh')
+MICRO_CEPH = os.path.join(SHARED_DIR, 'ceph', 'micro-ceph.sh')
 DB_KINDS = ['sqlite', 'mariadb', 'postgresql']
 SERVER_DB_KINDS = ['mariadb', 'postgresql']
 
@@ -104,6 +112,70 @@ def db_servers():
     yield server_url
     for data_dir, _url in started.values():
         _purge(data_dir)
+
+
+class CephCluster:
+    """A running micro-ceph cluster: ``conf`` (ceph.conf, naming the admin
+    keyring), ``keyring``, ``fsid`` and ``env`` (its env file)."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        with open(os.path.join(directory, 'env')) as f:
+            words = shlex.split(f.read(), comments=True)
+        self.env = dict(w.split('=', 1) for w in words if '=' in w)
+        self.conf = self.env['CEPH_CONF']
+        self.keyring = self.env['CEPH_KEYRING']
+        self.fsid = self.env['CEPH_FSID']
+
+
+def _ceph_bindings_missing():
+    try:
+        import rados  # noqa: F401
+        import rbd  # noqa: F401
+    except ImportError as e:
+        return ('the Ceph Python bindings are not in this virtualenv (%s); '
+                'run.sh links them with %s/ceph/link-bindings.sh' % (
+                    e, SHARED_DIR))
+    return None
+
+
+def _start_micro_ceph():
+    require(os.path.exists(MICRO_CEPH),
+            '%s not found (set GLANCE_SHARED_DIR to the shared/ directory)'
+            % MICRO_CEPH)
+    missing = _ceph_bindings_missing()
+    require(missing is None, missing)
+    # Short and outside basetemp, as for the database servers.
+    directory = tempfile.mkdtemp(prefix='glance-test-ceph-')
+    atexit.register(_purge_ceph, directory)
+    # Free ports, so that parallel test processes each get a cluster.
+    env = dict(os.environ, MICRO_CEPH_MON_PORT=str(helpers.free_port()),
+               MICRO_CEPH_MON_PORT_V1=str(helpers.free_port()))
+    try:
+        result = subprocess.run([MICRO_CEPH, 'start', directory], env=env,
+                                capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        result = None
+    if result is None or result.returncode != 0:
+        _purge_ceph(directory)
+        require(False, 'micro-ceph.sh start failed:\n%s' % (
+            result.stderr[-3000:] if result else 'timed out'))
+    return CephCluster(directory)
+
+
+def _purge_ceph(directory):
+    subprocess.run([MICRO_CEPH, 'purge', directory], capture_output=True,
+                   timeout=120)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def ceph():
+    """A real Ceph cluster (pools ``images`` and ``volumes``) for the
+    session; tests keep their images small, its data lives in RAM."""
+    cluster = _start_micro_ceph()
+    yield cluster
+    _purge_ceph(cluster.directory)
 
 
 def _scratch_database(server_url):
