@@ -1,4 +1,4 @@
-"""The store layer: image data in and out of glance_store.
+"""The store layer: image data in and out of the stores (``glance.stores``).
 
 Uploads stream through glance_store, which hashes while it writes (md5
 ``checksum`` and ``os_hash_value``); the size cap and the owner's storage
@@ -10,7 +10,6 @@ image deletes its data, or leaves it for the scrubber with
 import hashlib
 import time
 
-import glance_store
 from glance_store import exceptions as store_exc
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -19,6 +18,7 @@ from oslo_utils.imageutils import format_inspector
 from glance.common import exception
 from glance.db import api as db_api
 from glance import quota
+from glance import stores
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -30,12 +30,6 @@ class Gone(exception.GlanceError):
 
 class StoreUnavailable(exception.GlanceError):
     message = 'The image store is unavailable: %(reason)s'
-
-
-def init_stores():
-    """Load the configured store drivers (once per process)."""
-    glance_store.create_stores(CONF)
-    glance_store.verify_default_store()
 
 
 class _CappedReader:
@@ -108,9 +102,10 @@ def _check_format(image, inspector):
         image.virtual_size = detected.virtual_size
 
 
-def write_data(context, image, body, size):
-    """Stream ``body`` into the default store; on success the image carries
-    its new size, checksums and location (not yet saved)."""
+def write_data(context, image, body, size, store_id=None):
+    """Stream ``body`` into a store (``store_id``, or the default one); on
+    success the image carries its new size, checksums and location (not yet
+    saved)."""
     limit, error = _upload_limit(image)
     if size is not None and size > limit:
         raise error
@@ -118,10 +113,9 @@ def write_data(context, image, body, size):
     inspector = _format_inspector(image, reader)
     algo = CONF.hashing_algorithm
     try:
-        url, written, checksum, multihash, metadata = (
-            glance_store.add_to_backend_with_multihash(
-                CONF, image.image_id, inspector or reader, size or 0, algo,
-                context=context))
+        url, written, checksum, multihash, metadata = stores.add(
+            context, image.image_id, inspector or reader, size or 0, algo,
+            store_id)
     except store_exc.Duplicate:
         raise exception.Conflict('Image data already exists in the store.')
     except store_exc.StorageFull as e:
@@ -132,7 +126,7 @@ def write_data(context, image, body, size):
         try:
             _check_format(image, inspector)
         except exception.UnsupportedData:
-            delete_data(context, url)
+            delete_data(context, {'url': url, 'metadata': metadata})
             raise
     image.size = written
     image.checksum = checksum
@@ -142,11 +136,12 @@ def write_data(context, image, body, size):
                             'status': 'active'})
 
 
-def delete_data(context, url):
+def delete_data(context, loc):
     """Delete one location's data. Data already gone, or in a read-only
     store (an http URL: not ours to delete), counts as deleted."""
+    url = loc['url']
     try:
-        glance_store.delete_from_backend(url, context=context)
+        stores.delete(context, url, loc['metadata'])
     except store_exc.NotFound:
         LOG.info('Data at a location of a deleted image was already gone.')
     except store_exc.StoreDeleteNotSupported:
@@ -160,15 +155,15 @@ READ_ERRORS = (store_exc.NotFound, store_exc.UnknownScheme,
                store_exc.BackendException)
 
 
-def data_exists(url, context=None):
-    """Whether a store still holds data at ``url`` (True when the store
+def data_exists(loc, context=None):
+    """Whether a store still holds a location's data (True when the store
     can't tell)."""
     try:
-        glance_store.get_size_from_backend(url, context=context)
+        stores.size(context, loc['url'], loc['metadata'])
     except store_exc.NotFound:
         return False
     except store_exc.GlanceStoreException as e:
-        LOG.warning('Cannot check the data at %s: %s', url, e)
+        LOG.warning('Cannot check the data at %s: %s', loc['url'], e)
     return True
 
 
@@ -178,9 +173,8 @@ def read_data(context, image, offset=0, length=None):
     errors = []
     for location in image.active_locations:
         try:
-            return glance_store.get_from_backend(
-                location['url'], offset=offset, chunk_size=length,
-                context=context)
+            return stores.get(context, location['url'],
+                              location['metadata'], offset, length)
         except READ_ERRORS as e:
             errors.append(e)
             LOG.warning('Cannot read image %s from one of its locations: '
@@ -205,15 +199,15 @@ def _close(chunks):
             reader.close()
 
 
-def hash_location(context, image_id, url, algo):
-    """(md5 checksum, ``algo`` hex digest) of the data at ``url``.
+def hash_location(context, image_id, loc, algo):
+    """(md5 checksum, ``algo`` hex digest) of the data at a location.
 
     Raises Cancelled as soon as it sees the image deleted, so that hashing
     a large remote image does not outlive it; StoreUnavailable (or OSError
     while reading) when the data cannot be read.
     """
     try:
-        chunks, _size = glance_store.get_from_backend(url, context=context)
+        chunks, _size = stores.get(context, loc['url'], loc['metadata'])
     except READ_ERRORS as e:
         raise StoreUnavailable(reason=e)
     md5, digest = hashlib.md5(usedforsecurity=False), hashlib.new(algo)
@@ -237,20 +231,22 @@ def hash_location(context, image_id, url, algo):
 FORBIDDEN_SCHEMES = ('file', 'filesystem', 'swift+config')
 
 
-def check_new_location(context, url):
-    """The size of the data at a URL a client wants to add as a location;
-    Invalid unless a configured store can read it."""
+def new_location(context, url, metadata=None):
+    """A location a client wants to add, and the size of its data; Invalid
+    unless a configured store can read it."""
     scheme = url.partition('://')[0]
     if scheme in FORBIDDEN_SCHEMES:
         raise exception.Invalid('Invalid location: scheme %s is not '
                                 'allowed.' % scheme)
+    metadata = stores.location_metadata(url, metadata)
     try:
-        size = glance_store.get_size_from_backend(url, context=context)
+        size = stores.size(context, url, metadata)
     except (store_exc.GlanceStoreException, store_exc.BackendException) as e:
         raise exception.Invalid('Invalid location: %s' % e)
     if not size:
         raise exception.Invalid('Invalid location: no data at %s' % url)
-    return size
+    return {'id': None, 'url': url, 'metadata': metadata,
+            'status': 'active'}, size
 
 
 def retire_location(context, loc, delayed, keep_one_active=False):
@@ -267,7 +263,7 @@ def retire_location(context, loc, delayed, keep_one_active=False):
     if delayed:
         return
     try:
-        delete_data(context, loc['url'])
+        delete_data(context, loc)
     except exception.Conflict:
         db_api.location_transition(loc['id'], 'pending_delete', 'active')
         loc['status'] = 'active'

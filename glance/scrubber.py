@@ -145,7 +145,7 @@ class Scrubber:
             return False
         self.limiter.wait()
         try:
-            location.delete_data(None, loc['url'])
+            location.delete_data(None, loc)
         except Exception as e:
             LOG.error('Could not delete the data of image %s at location '
                       '%s; it stays pending_delete: %s', image_id,
@@ -207,7 +207,7 @@ def restore(image_id):
     """Bring a pending_delete image back, if its data is still there."""
     waiting = db_api.pending_delete_locations(
         utcnow(), BATCH_SIZE, utcnow(), image_id=image_id)
-    if waiting and not any(location.data_exists(loc['url'])
+    if waiting and not any(location.data_exists(loc)
                            for loc in waiting):
         raise exception.Conflict('the data of image %s is no longer in the '
                                  'store' % image_id)

@@ -93,25 +93,24 @@ def location_import(context, image_id, url, validation_data):
         repo = gateway.image_repo(context)
         image = repo.get(image_id)
         try:
-            _add_location(context, repo, image, url, validation_data)
+            loc = _add_location(context, repo, image, url, validation_data)
         except Exception:
             _back_to_queued(repo, image_id)
             raise
         if CONF.do_secure_hash and not validation_data:
-            _hash_active_image(context, repo, image, url)
+            _hash_active_image(context, repo, image, loc)
         return {'image_id': image_id}
     return work
 
 
 def _add_location(context, repo, image, url, validation_data):
-    image.size = location.check_new_location(context, url)
-    image.locations.append({'id': None, 'url': url, 'metadata': {},
-                            'status': 'active'})
+    loc, image.size = location.new_location(context, url)
+    image.locations.append(loc)
     algo = validation_data.get('os_hash_algo')
     if CONF.do_secure_hash and validation_data:
         repo.save(image, from_state='importing')
         checksum, value = location.hash_location(context, image.image_id,
-                                                 url, algo)
+                                                 loc, algo)
         if value != validation_data['os_hash_value']:
             raise exception.Invalid(
                 'os_hash_value %s does not match the data at the location, '
@@ -125,6 +124,7 @@ def _add_location(context, repo, image, url, validation_data):
     image.os_hash_value = validation_data.get('os_hash_value')
     image.status = 'active'
     repo.save(image, from_state='importing')
+    return loc
 
 
 def _back_to_queued(repo, image_id):
@@ -137,13 +137,13 @@ def _back_to_queued(repo, image_id):
         LOG.info('Image %s not put back to queued: %s', image_id, e)
 
 
-def _hash_active_image(context, repo, image, url):
+def _hash_active_image(context, repo, image, loc):
     """Fill in checksum and os_hash_value; the image stays active without
     them if the data can't be read (``http_retries`` more attempts)."""
     for attempt in range(1, CONF.http_retries + 2):
         try:
             image.checksum, image.os_hash_value = location.hash_location(
-                context, image.image_id, url, image.os_hash_algo)
+                context, image.image_id, loc, image.os_hash_algo)
         except (location.StoreUnavailable, OSError) as e:
             LOG.warning('Hashing the data of image %s failed (attempt %d): '
                         '%s', image.image_id, attempt, e)

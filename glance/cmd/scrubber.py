@@ -19,7 +19,7 @@ from oslo_config import cfg  # noqa: E402
 
 from glance.cmd import common as cmd  # noqa: E402
 from glance.db import api as db_api  # noqa: E402
-from glance import location  # noqa: E402
+from glance import stores  # noqa: E402
 from glance import scrubber  # noqa: E402
 
 CONF = cfg.CONF
@@ -40,7 +40,7 @@ def main(argv=None):
         # A connection per green thread, so none waits for or reopens one.
         db_api.connect(fail_fast=not CONF.daemon,
                        min_pool_size=CONF.scrub_pool_size + 1)
-        location.init_stores()
+        stores.init()
         if CONF.restore:
             scrubber.restore(CONF.restore)
             return 0

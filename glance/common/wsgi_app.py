@@ -6,7 +6,7 @@ from paste import deploy
 from glance.common import config
 from glance.common import exception
 from glance.db import api as db_api
-from glance import location
+from glance import stores
 
 CONF = cfg.CONF
 
@@ -22,7 +22,7 @@ def load_app():
         raise PasteConfigError(reason='glance-api-paste.ini not found next '
                                       'to the config file; set '
                                       '[paste_deploy] config_file')
-    location.init_stores()
+    stores.init()
     try:
         return deploy.loadapp('config:%s' % path,
                               name=config.paste_app_name())

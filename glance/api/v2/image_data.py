@@ -10,6 +10,7 @@ from glance.api import common
 from glance.common import exception
 from glance import domain
 from glance import location
+from glance import stores
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +41,17 @@ def _declared_size(req):
     return int(raw) or None
 
 
+def _chosen_store(req):
+    """The store a multi-store upload goes to (``X-Image-Meta-Store``, or
+    the default one); single-store sites ignore the header, as upstream."""
+    if not stores.multi_store():
+        return None
+    store_id = req.headers.get('X-Image-Meta-Store',
+                               stores.default_store_id())
+    stores.check_store_id(store_id)
+    return store_id
+
+
 def upload(req, image_id):
     if req.content_type != 'application/octet-stream':
         raise webob.exc.HTTPUnsupportedMediaType(
@@ -51,9 +63,11 @@ def upload(req, image_id):
     except domain.InvalidStatusTransition as e:
         raise exception.Conflict(e.msg)
     size = _declared_size(req)
+    store_id = _chosen_store(req)
     repo.save(image, from_state='queued')
     try:
-        location.write_data(ctx, image, common.body_stream(req), size)
+        location.write_data(ctx, image, common.body_stream(req), size,
+                            store_id)
     except BaseException:
         _restore_queued(repo, image)
         raise
@@ -63,7 +77,7 @@ def upload(req, image_id):
     except (exception.Conflict, exception.NotFound):
         for loc in image.locations:
             if loc['id'] is None:
-                location.delete_data(ctx, loc['url'])
+                location.delete_data(ctx, loc)
         raise webob.exc.HTTPGone(explanation=location.Gone.message % {
             'image_id': image_id})
     return common.no_content()

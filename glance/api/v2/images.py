@@ -14,6 +14,7 @@ from glance.common import exception
 from glance import domain
 from glance import gateway
 from glance import location
+from glance import stores
 from glance import policy
 
 CONF = cfg.CONF
@@ -67,6 +68,10 @@ def image_view(image):
     if CONF.show_multiple_locations:
         view['locations'] = [{'url': loc['url'], 'metadata': loc['metadata']}
                              for loc in locations]
+    store_ids = [loc['metadata']['store'] for loc in locations
+                 if loc['metadata'].get('store')]
+    if stores.multi_store() and store_ids:
+        view['stores'] = ','.join(store_ids)
     return view
 
 
@@ -142,8 +147,13 @@ def create(req):
     ctx = common.context(req)
     image = new_image(ctx, common.json_body(req))
     gateway.image_repo(ctx).add(image)
-    return common.json_response(image_view(image), status=201, headers={
-        'Location': '%s/v2/images/%s' % (req.host_url, image.image_id)})
+    headers = {'Location': '%s/v2/images/%s' % (req.host_url,
+                                                image.image_id)}
+    if stores.multi_store():
+        headers['OpenStack-image-store-ids'] = ','.join(
+            entry['id'] for entry in stores.listing())
+    return common.json_response(image_view(image), status=201,
+                                headers=headers)
 
 
 # --- list -------------------------------------------------------------------
@@ -325,6 +335,38 @@ def delete(req, image_id):
     return common.no_content()
 
 
+@common.no_body
+def delete_from_store(req, store_id, image_id):
+    """Delete the image's data in one store; it keeps its other ones."""
+    if not stores.multi_store():
+        raise exception.NotFound('Multi backend is not supported at this '
+                                 'site.')
+    try:
+        stores.check_store_id(store_id)
+    except exception.Invalid:
+        raise exception.Conflict('Unknown store %s.' % store_id)
+    repo, image = common.find_image(req, image_id, 'get_image_location')
+    policy.authorize(common.context(req), 'delete_image_location',
+                     common.policy_target(image))
+    if image.status != 'active':
+        raise exception.Conflict('It is not allowed to remove image data '
+                                 'from store if image status is not '
+                                 'active')
+    held = [loc for loc in image.active_locations
+            if loc['metadata'].get('store') == store_id]
+    if not held:
+        raise exception.NotFound('Image %s has no data in store %s.'
+                                 % (image_id, store_id))
+    if len(held) == len(image.active_locations):
+        raise exception.Forbidden('Cannot delete image data from the only '
+                                  'store containing it. Consider deleting '
+                                  'the image instead.')
+    for loc in held:
+        image.locations.remove(loc)
+    repo.save(image)
+    return common.no_content()
+
+
 def _switch(req, image_id, action, from_state):
     """Deactivate or reactivate; already there is a no-op 204."""
     repo, image = common.find_image(req, image_id, action)
@@ -407,11 +449,10 @@ def _new_location(ctx, image, value):
     if any(loc['url'] == url for loc in image.active_locations):
         raise exception.Invalid('Invalid location: %s is already a location '
                                 'of this image.' % url)
-    size = location.check_new_location(ctx, url)
+    loc, size = location.new_location(ctx, url, value['metadata'])
     if image.size is None:
         image.size = size
-    return {'id': None, 'url': url, 'metadata': value['metadata'],
-            'status': 'active'}
+    return loc
 
 
 def _hex_size(value):

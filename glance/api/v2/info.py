@@ -4,6 +4,8 @@ from oslo_config import cfg
 
 from glance.api import common
 from glance.common import exception
+from glance import policy
+from glance import stores as store_layer
 
 CONF = cfg.CONF
 
@@ -15,11 +17,26 @@ def import_methods(req):
         'value': CONF.enabled_import_methods}})
 
 
+def _require_multi_store():
+    # Checked before any policy, as upstream: single-store sites have no
+    # stores to tell about.
+    if not store_layer.multi_store():
+        raise exception.NotFound('Multi backend is not supported at this '
+                                 'site.')
+
+
 @common.no_body
 def stores(req):
-    # Until multi-store (enabled_backends) is served, answer as upstream
-    # does for a single-store site, for both the list and its detail.
-    raise exception.NotFound('Multi backend is not supported at this site.')
+    _require_multi_store()
+    return common.json_response({'stores': store_layer.listing()})
+
+
+@common.no_body
+def stores_detail(req):
+    _require_multi_store()
+    ctx = common.context(req)
+    policy.authorize(ctx, 'stores_info_detail', {'project_id': ctx.project_id})
+    return common.json_response({'stores': store_layer.details()})
 
 
 @common.no_body

@@ -16,6 +16,7 @@ from glance.common import exception
 from glance.common import external_uri
 from glance import domain
 from glance import policy
+from glance import stores
 from glance import tasks
 
 CONF = cfg.CONF
@@ -59,7 +60,7 @@ def _check_caller_may_add(ctx, url):
     if 'service' in ctx.roles or 'service' in ctx.service_roles:
         return
     if not (url.startswith(('http://', 'https://'))
-            and 'http' in CONF.glance_store.stores):
+            and stores.http_store_enabled()):
         raise exception.Forbidden('http store must be enabled to use '
                                   'location API by normal user.')
 
@@ -77,6 +78,7 @@ def add(req, image_id):
                                  "status is %s." % image.status)
     _check_caller_may_add(ctx, url)
     validation_data = _validation_data(body)
+    stores.location_metadata(url)  # a malformed URL is refused at once
     if url.startswith(('http://', 'https://')) and (
             not external_uri.is_allowed(url)):
         raise exception.Invalid('URI for add location does not pass '

@@ -44,6 +44,7 @@ ROUTES = {
     '/images/{image_id}/members/{member_id}': {'GET': members.show,
                                                'PUT': members.update,
                                                'DELETE': members.delete},
+    '/stores/{store_id}/{image_id}': {'DELETE': images.delete_from_store},
     '/schemas/image': {'GET': schemas.image},
     '/schemas/images': {'GET': schemas.images},
     '/schemas/member': {'GET': schemas.member},
@@ -55,7 +56,7 @@ ROUTES = {
     '/tasks/{task_id}': {'GET': tasks.show},
     '/info/import': {'GET': info.import_methods},
     '/info/stores': {'GET': info.stores},
-    '/info/stores/detail': {'GET': info.stores},
+    '/info/stores/detail': {'GET': info.stores_detail},
     '/info/usage': {'GET': info.usage},
 }
 
