@@ -73,7 +73,13 @@ image_opts = [
                help='hashlib algorithm used for os_hash_value.'),
     cfg.DictOpt('enabled_backends',
                 help='Stores of a multi-store deployment, as '
-                     'id:type pairs, e.g. "fast:rbd,cheap:file".'),
+                     'id:type pairs, e.g. "fast:rbd,cheap:file". Each '
+                     'store is configured in a section named by its id, '
+                     'with the options its driver takes under '
+                     '[glance_store] plus store_description and weight; '
+                     '[glance_store] default_backend names the store '
+                     'uploads go to by default. Unset: single-store '
+                     '([glance_store] stores and default_store).'),
     cfg.ListOpt('enabled_import_methods', default=[],
                 item_type=cfg.types.String(choices=[
                     'glance-direct', 'web-download', 'copy-image',
