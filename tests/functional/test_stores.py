@@ -235,3 +235,16 @@ def test_delete_from_store_is_admin_only(multi, web):
                                headers=owner)
     assert response.status_code == 403
     assert _image(multi, image_id)['stores'] == 'slow,web'
+
+
+def test_replacing_location_metadata_keeps_its_store(multi, web):
+    image_id = _create(multi).json()['id']
+    assert _add_web_location(multi, image_id, web).status_code == 200
+    response = requests.patch(
+        '%s/v2/images/%s' % (multi.url, image_id),
+        headers={'Content-Type': PATCH_V21},
+        json=[{'op': 'replace', 'path': '/locations',
+               'value': [{'url': web, 'metadata': {'note': 'mirror'}}]}])
+    assert response.status_code == 200, response.text
+    assert response.json()['locations'] == [
+        {'url': web, 'metadata': {'note': 'mirror', 'store': 'web'}}]

@@ -515,7 +515,10 @@ def _replace_locations(ctx, image, values):
                                 'the same URLs.')
     metadata = {v['url']: v['metadata'] for v in values}
     for loc in current:
-        loc['metadata'] = metadata[loc['url']]
+        # The store holding the data is not the client's to change.
+        store = {'store': loc['metadata']['store']} if (
+            'store' in loc['metadata']) else {}
+        loc['metadata'] = {**metadata[loc['url']], **store}
 
 
 def _change_locations(ctx, image, op, parts, value):
