@@ -34,6 +34,13 @@ def init():
         glance_store.verify_default_store()
 
 
+def require_multi_store():
+    """NotFound for what only a multi-store site has (as upstream)."""
+    if not multi_store():
+        raise exception.NotFound('Multi backend is not supported at this '
+                                 'site.')
+
+
 def check_store_id(store_id):
     """Invalid unless ``store_id`` names a store of this multi-store site."""
     if not multi_store():

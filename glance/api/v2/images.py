@@ -338,9 +338,7 @@ def delete(req, image_id):
 @common.no_body
 def delete_from_store(req, store_id, image_id):
     """Delete the image's data in one store; it keeps its other ones."""
-    if not stores.multi_store():
-        raise exception.NotFound('Multi backend is not supported at this '
-                                 'site.')
+    stores.require_multi_store()
     try:
         stores.check_store_id(store_id)
     except exception.Invalid:

@@ -3,7 +3,6 @@
 from oslo_config import cfg
 
 from glance.api import common
-from glance.common import exception
 from glance import policy
 from glance import stores as store_layer
 
@@ -17,23 +16,16 @@ def import_methods(req):
         'value': CONF.enabled_import_methods}})
 
 
-def _require_multi_store():
-    # Checked before any policy, as upstream: single-store sites have no
-    # stores to tell about.
-    if not store_layer.multi_store():
-        raise exception.NotFound('Multi backend is not supported at this '
-                                 'site.')
-
-
 @common.no_body
 def stores(req):
-    _require_multi_store()
+    store_layer.require_multi_store()
     return common.json_response({'stores': store_layer.listing()})
 
 
 @common.no_body
 def stores_detail(req):
-    _require_multi_store()
+    # Before the policy check, as upstream.
+    store_layer.require_multi_store()
     ctx = common.context(req)
     policy.authorize(ctx, 'stores_info_detail', {'project_id': ctx.project_id})
     return common.json_response({'stores': store_layer.details()})
