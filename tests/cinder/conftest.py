@@ -31,6 +31,10 @@ class Host:
         return call
 
     def close(self):
+        # The driver's periodic task and eventlet's thread pool keep the
+        # child alive: end it rather than wait.
+        for process in list(self._pool._processes.values()):
+            process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
