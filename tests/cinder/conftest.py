@@ -81,12 +81,13 @@ class Pools:
                 except self.rbd.ImageNotFound:
                     return None
 
-    def sha256(self, pool, name, snap=None):
+    def sha256(self, pool, name, snap=None, length=None):
+        """Of the image's data, or of its first ``length`` bytes."""
         digest = hashlib.sha256()
         with self.cluster.open_ioctx(pool) as ioctx:
             with self.rbd.Image(ioctx, name, snapshot=snap,
                                 read_only=True) as image:
-                size = image.size()
+                size = length or image.size()
                 for offset in range(0, size, 4 << 20):
                     digest.update(image.read(offset,
                                              min(4 << 20, size - offset)))

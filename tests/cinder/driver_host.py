@@ -16,7 +16,6 @@ recording stand-in with the statuses Glance would report.
 """
 
 import hashlib
-import os
 import time
 import uuid
 
@@ -304,6 +303,13 @@ def _use_real_glance(url):
     STATE['image_service'] = glance.GlanceImageService()
 
 
+def use_location_api_of_glance():
+    """The driver's own Glance client again (after the legacy one)."""
+    from cinder_patches import glance
+
+    STATE['driver'].glance = glance.GlanceLocations()
+
+
 def use_legacy_location_api():
     """Make the driver's Glance client behave as against a Glance without
     v2.17: glanceclient raises HTTPNotImplemented before sending."""
@@ -322,6 +328,3 @@ def use_legacy_location_api():
 
     STATE['driver'].glance = LegacyOnly()
 
-
-def pid():
-    return os.getpid()
