@@ -5,6 +5,7 @@ import concurrent.futures
 import hashlib
 import importlib.util
 import multiprocessing
+import os
 
 import pytest
 
@@ -48,6 +49,20 @@ def start_host(ceph, glance_url=None):
         host.close()
         raise
     return host
+
+
+def glance_options(ceph, base_dir):
+    """glance-api multi-store: RBD store ``ceph`` (the default) on the
+    cluster, file store ``file1``. The JSON-patch location API (Glance
+    without v2.17) needs the locations shown, as upstream."""
+    return {
+        'DEFAULT': {'enabled_backends': 'ceph:rbd,file1:file',
+                    'show_multiple_locations': True},
+        'glance_store': {'default_backend': 'ceph'},
+        'ceph': {'rbd_store_ceph_conf': ceph.conf, 'rbd_store_user': 'admin',
+                 'rbd_store_pool': 'images'},
+        'file1': {'filesystem_store_datadir': os.path.join(base_dir, 'f1')},
+    }
 
 
 class Pools:

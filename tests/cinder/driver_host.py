@@ -73,27 +73,29 @@ def new_volume(size_bytes=8 * 1024 * 1024, store_id=None, seed=None):
     """A Volume object and its RBD image filled with known bytes; returns
     (volume id, sha256 of the data)."""
     from cinder import objects
+    from cinder.volume.drivers import rbd
 
     ctx = STATE['context']
     volume_id = str(uuid.uuid4())
     extra_specs = {'image_service:store_id': store_id} if store_id else {}
     volume = objects.Volume(
-        context=ctx, id=volume_id, _name_id=None, size=1,
+        context=ctx, id=volume_id, _name_id=None,
+        size=max(1, -(-size_bytes // 1024 ** 3)),
         volume_type=objects.VolumeType(context=ctx, id=str(uuid.uuid4()),
                                        extra_specs=extra_specs),
         glance_metadata={}, encryption_key_id=None, use_quota=True,
         host='host@' + BACKEND)
-    data = _pattern(size_bytes, seed or volume_id)
     drv = STATE['driver']
-    from cinder.volume.drivers import rbd
-
     with rbd.RADOSClient(drv) as client:
         drv.RBDProxy().create(client.ioctx, volume.name, size_bytes,
                               old_format=False, features=client.features)
+    digest = hashlib.sha256()
     with rbd.RBDVolumeProxy(drv, volume.name) as image:
-        image.write(data, 0)
+        for offset, chunk in _pattern_chunks(size_bytes, seed or volume_id):
+            image.write(chunk, offset)
+            digest.update(chunk)
     STATE.setdefault('volumes', {})[volume_id] = volume
-    return volume_id, hashlib.sha256(data).hexdigest()
+    return volume_id, digest.hexdigest()
 
 
 def volume_name(volume_id):
@@ -101,8 +103,15 @@ def volume_name(volume_id):
 
 
 def _pattern(size, seed):
+    """The bytes new_volume writes for ``seed``."""
+    return b''.join(chunk for _offset, chunk in _pattern_chunks(size, seed))
+
+
+def _pattern_chunks(size, seed, chunk_size=8 * 1024 * 1024):
     block = hashlib.sha512(seed.encode()).digest() * 2048  # 128 KiB
-    return (block * (size // len(block) + 1))[:size]
+    chunk = block * (chunk_size // len(block))
+    for offset in range(0, size, chunk_size):
+        yield offset, chunk[:min(chunk_size, size - offset)]
 
 
 def delete_volume(volume_id):

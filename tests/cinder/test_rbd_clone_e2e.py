@@ -6,7 +6,6 @@ order of deleting the volume, the image and volumes made from the image.
 """
 
 import hashlib
-import os
 import time
 import uuid
 
@@ -26,17 +25,8 @@ HEADERS = {'X-Roles': 'admin,member,reader', 'X-Project-Id': 'cinder-tests',
 @pytest.fixture(scope='module')
 def server(ceph, tmp_path_factory):
     base_dir = str(tmp_path_factory.mktemp('cinder-e2e'))
-    options = {
-        # The JSON-patch location API (legacy test) needs the locations
-        # shown, as upstream.
-        'DEFAULT': {'enabled_backends': 'ceph:rbd,file1:file',
-                    'show_multiple_locations': True},
-        'glance_store': {'default_backend': 'ceph'},
-        'ceph': {'rbd_store_ceph_conf': ceph.conf, 'rbd_store_user': 'admin',
-                 'rbd_store_pool': 'images'},
-        'file1': {'filesystem_store_datadir': os.path.join(base_dir, 'f1')},
-    }
-    server = GlanceServer(base_dir, options).start()
+    server = GlanceServer(
+        base_dir, cinder_conftest.glance_options(ceph, base_dir)).start()
     yield server
     server.stop()
 
