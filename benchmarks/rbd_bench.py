@@ -46,8 +46,8 @@ import time
 import uuid
 
 from api_bench import (CHUNK, DEFAULT_HEADERS, MiB, Client, _proc_table,
-                       _tree, check_image, excerpt, log, parse_size, payload,
-                       ratio, size_label)
+                       _tree, check_image, excerpt, log, measure_hash,
+                       parse_size, payload, ratio, size_label)
 from scrub_bench import free_port, write_conf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -454,6 +454,12 @@ class Target:
                     f'{err.decode(errors="replace")[-300:]}')
         finally:
             self.ceph.rbd('rm', '--no-progress', spec)
+        # What every glance upload also costs: md5 then sha512 over the
+        # bytes, one thread (glance_store does it while it writes).
+        hashed = measure_hash(size, 'sha512')
+        result['hash'] = {'mib_s': hashed['mib_s'],
+                          'seconds': hashed['seconds'],
+                          'what': 'md5 then sha512, one thread'}
 
     def glance_round(self, r, path, digests, result):
         size, args = self.args.size, self.args
@@ -505,6 +511,13 @@ class Target:
                 'rounds_used': len(good),
                 'rounds_unusable': len(self.rounds) - len(good),
             }
+        hashed = [r['hash'] for r in self.rounds if 'hash' in r]
+        if hashed:
+            out['hash'] = {
+                'mib_s': round(len(hashed) * self.args.size / MiB / sum(
+                    h['seconds'] for h in hashed), 1),
+                'rounds_mib_s': [h['mib_s'] for h in hashed],
+                'what': hashed[0]['what']}
         return out
 
 
@@ -554,6 +567,9 @@ def compare(targets, rounds):
                                  if usable(ra, way) and usable(rb, way)
                                  else None)
             entry[f'{way}_per_round'] = per_round
+        if b == 'limit' and 'hash' in tb.summary():
+            entry['upload_vs_hash'] = ratio(ta.summary()['upload']['mib_s'],
+                                            tb.summary()['hash']['mib_s'])
         out[f'{a}/{b}'] = entry
     return out
 
@@ -566,13 +582,18 @@ def summary_lines(targets, ratios):
                          f"{s['upload']['rounds_mib_s']}, download "
                          f"{s['download']['mib_s']} MiB/s "
                          f"{s['download']['rounds_mib_s']}")
+        if 'hash' in s:
+            lines[t.name] += (f"; hash {s['hash']['mib_s']} MiB/s "
+                              f"{s['hash']['rounds_mib_s']}")
         bad = [r['round'] for r in t.rounds
                if not (usable(r, 'upload') and usable(r, 'download'))]
         if bad:
             lines[t.name] += f' (rounds {bad} unusable: see rounds)'
     for key, entry in ratios.items():
         lines[key] = (f"upload {entry['upload']}, download "
-                      f"{entry['download']}")
+                      f"{entry['download']}") + (
+            f"; upload/hash {entry['upload_vs_hash']}"
+            if 'upload_vs_hash' in entry else '')
     return lines
 
 
@@ -669,6 +690,11 @@ def main(argv=None):
                 t.stores = (json.loads(body) if status == 200 else
                             f'{status} (single-store)')
                 client.close()
+        # Untimed: the OSD's first allocations would slow whoever came first.
+        log('warm-up: rbd import + rm (untimed)')
+        ceph.rbd('import', '--no-progress', '--object-size',
+                 f'{args.chunk_size}M', path, f'{POOL}/bench-warmup')
+        ceph.rbd('rm', '--no-progress', f'{POOL}/bench-warmup')
         for r in range(args.rounds):
             for t in rotated(targets, r):
                 log(f'[{t.name}] round {r + 1}/{args.rounds}')
