@@ -13,6 +13,8 @@
 #       that need them (../shared/db/micro-db.sh, or $GLANCE_SHARED_DIR/db),
 #       and a real Ceph cluster for the RBD tests (../shared/ceph), whose
 #       Python bindings (Debian's python3-rados/-rbd) are linked into .venv.
+#       The cinder_patches tests (tests/cinder) run the real cinder package
+#       from a virtualenv of its own, .venv-cinder (cinder-requirements.txt).
 #
 # Installs are exact (-c constraints.txt) and happen again only when
 # constraints.txt, the requirement files, setup.cfg or pyproject.toml change.
@@ -27,6 +29,7 @@ CONF=$DATA/glance-api.conf
 PYTHON=${PYTHON:-python3}
 SHARED=${GLANCE_SHARED_DIR:-$ROOT/../shared}
 STAMP=$VENV/.run-sh-installed
+CINDER_VENV=$ROOT/.venv-cinder
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 die() { printf 'run.sh: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -139,18 +142,40 @@ serve() {
     exec "$VENV/bin/glance-api" --config-file "$CONF" "$@"
 }
 
-# The rados/rbd bindings are not on PyPI: Debian's, linked into .venv (it
+# The rados/rbd bindings are not on PyPI: Debian's, linked into a venv (it
 # installs the packages as root). Without them the Ceph tests skip locally.
 link_ceph_bindings() {
-    "$SHARED/ceph/link-bindings.sh" "$VENV" >/dev/null 2>&1 ||
-        log "no Ceph bindings in .venv ($SHARED/ceph/link-bindings.sh failed)"
+    "$SHARED/ceph/link-bindings.sh" "$1" >/dev/null 2>&1 ||
+        log "no Ceph bindings in $1 ($SHARED/ceph/link-bindings.sh failed)"
+}
+
+# cinder can't join .venv: its dependencies change glance-api (setproctitle
+# renames the gunicorn processes) and both register conflicting options on
+# oslo.config's CONF. tests/cinder run it in a child process from here. If
+# the install fails those tests skip (fail under GLANCE_TEST_REQUIRE_ALL=1).
+ensure_cinder_venv() {
+    local stamp=$CINDER_VENV/.run-sh-installed hash
+    hash=$(cat constraints.txt cinder-requirements.txt | sha256sum |
+        cut -d' ' -f1)
+    if ! grep -qx "$hash" "$stamp" 2>/dev/null; then
+        [[ -x $CINDER_VENV/bin/python ]] ||
+            "$PYTHON" -m venv "$CINDER_VENV" || return 0
+        log "installing cinder-requirements.txt into .venv-cinder"
+        "$CINDER_VENV/bin/python" -m pip install -q \
+            --disable-pip-version-check -c constraints.txt \
+            -r cinder-requirements.txt >&2 ||
+            { log "pip install into .venv-cinder failed"; return 0; }
+        echo "$hash" >"$stamp"
+    fi
+    link_ceph_bindings "$CINDER_VENV"
 }
 
 run_tests() {
     ensure_venv
     ensure_build_tools
     install requirements.txt test-requirements.txt
-    link_ceph_bindings
+    link_ceph_bindings "$VENV"
+    ensure_cinder_venv
     local paths=() arg
     # The whole suite unless the arguments name tests.
     for arg in "$@"; do

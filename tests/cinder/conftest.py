@@ -1,47 +1,75 @@
 """Fixtures of the cinder_patches tests: the driver in a child process
-(``driver_host``) and a look at what is in the Ceph pools."""
+(``Host``, running ``tests.cinder.driver_host`` with the python of
+.venv-cinder, where run.sh installs cinder) and a look at what is in the
+Ceph pools (``Pools``, with the bindings of this process)."""
 
-import concurrent.futures
 import hashlib
-import importlib.util
-import multiprocessing
+import json
 import os
+import signal
+import subprocess
 
 import pytest
 
-from tests.cinder import driver_host
+from tests.conftest import REPO_ROOT
 from tests.conftest import require
 
 POOLS = ('images', 'volumes')
+CINDER_PYTHON = os.environ.get(
+    'GLANCE_TEST_CINDER_PYTHON',
+    os.path.join(REPO_ROOT, '.venv-cinder', 'bin', 'python'))
+
+
+class HostError(Exception):
+    """An exception the driver host raised; ``type`` names its class."""
+
+    def __init__(self, error):
+        self.type = error['type']
+        super().__init__('%s: %s\n%s' % (error['type'], error['message'],
+                                         error['traceback']))
 
 
 class Host:
-    """Calls ``tests.cinder.driver_host`` functions in a spawned child (a
-    fresh interpreter: nothing of glance is imported there)."""
+    """Calls the public functions of ``tests.cinder.driver_host`` in a
+    child process, one JSON line each way (nothing of glance is imported
+    there, nor cinder here)."""
 
-    def __init__(self):
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context('spawn'))
+    def __init__(self, python=CINDER_PYTHON):
+        self.process = subprocess.Popen(
+            [python, '-m', 'tests.cinder.driver_host'], cwd=REPO_ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            start_new_session=True)
 
     def __getattr__(self, name):
-        function = getattr(driver_host, name)
-
         def call(*args, **kwargs):
-            return self._pool.submit(function, *args, **kwargs).result(
-                timeout=600)
+            request = {'call': name, 'args': args, 'kwargs': kwargs}
+            self.process.stdin.write(json.dumps(request) + '\n')
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+            if not line:
+                raise HostError({'type': 'EOF', 'traceback': '',
+                                 'message': 'the driver host exited (%s)'
+                                 % self.process.wait()})
+            reply = json.loads(line)
+            if 'error' in reply:
+                raise HostError(reply['error'])
+            return reply['result']
         return call
 
     def close(self):
         # The driver's periodic task and eventlet's thread pool keep the
         # child alive: end it rather than wait.
-        for process in list(self._pool._processes.values()):
-            process.kill()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
 
 def start_host(ceph, glance_url=None):
-    require(importlib.util.find_spec('cinder') is not None,
-            'the cinder package is not installed (test-requirements.txt)')
+    require(os.path.exists(CINDER_PYTHON),
+            '%s not found: ./run.sh test installs cinder there '
+            '(cinder-requirements.txt)' % CINDER_PYTHON)
     host = Host()
     try:
         host.fsid = host.start(ceph.conf, ceph.keyring, glance_url)

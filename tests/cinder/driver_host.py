@@ -1,10 +1,14 @@
 """The Cinder side of the tests, run in a process of its own.
 
 Cinder and Glance both register ``enabled_backends`` (with other types)
-on oslo.config's global CONF, so cinder is never imported into a pytest
-process: ``tests/cinder/conftest.py`` runs these functions in a spawned
-child. They build the real ``RBDCloneDriver`` the way Cinder's volume
-manager does, minus services, database and message bus: a backend
+on oslo.config's global CONF, and cinder's dependencies change
+glance-api, so cinder lives in .venv-cinder and is never imported into a
+pytest process: ``tests/cinder/conftest.py`` runs this module as
+``python -m tests.cinder.driver_host`` there and calls its public
+functions, one JSON line each way (``main``).
+
+They build the real ``RBDCloneDriver`` the way Cinder's volume manager
+does, minus services, database and message bus: a backend
 ``Configuration``, ``do_setup`` and ``check_for_setup_error`` against the
 test's Ceph cluster, and real ``Volume`` objects whose RBD images the
 tests make small (8 MiB) so that the stock copy path stays quick.
@@ -16,7 +20,11 @@ recording stand-in with the statuses Glance would report.
 """
 
 import hashlib
+import json
+import os
+import sys
 import time
+import traceback
 import uuid
 
 BACKEND = 'ceph'
@@ -337,3 +345,27 @@ def use_legacy_location_api():
 
     STATE['driver'].glance = LegacyOnly()
 
+
+def main():
+    """Answer the calls read from stdin on the original stdout; whatever
+    else is printed goes to stderr."""
+    replies = os.fdopen(os.dup(1), 'w')
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            function = globals()[request['call']]
+            if request['call'].startswith('_'):
+                raise KeyError(request['call'])
+            reply = {'result': function(*request['args'],
+                                        **request['kwargs'])}
+        except Exception as e:
+            reply = {'error': {
+                'type': '%s.%s' % (type(e).__module__, type(e).__qualname__),
+                'message': str(e), 'traceback': traceback.format_exc()}}
+        replies.write(json.dumps(reply) + '\n')
+        replies.flush()
+
+
+if __name__ == '__main__':
+    main()

@@ -132,9 +132,9 @@ def test_qcow2_is_never_cloned(host, pools):
         host.upload(volume_id, {'id': image_id, 'disk_format': 'qcow2',
                                 'container_format': 'bare',
                                 'properties': {}, 'status': 'queued'})
-    except Exception as e:
-        assert type(e).__module__.split('.')[0] in (
-            'oslo_privsep', 'oslo_concurrency', 'cinder'), repr(e)
+    except cinder_conftest.HostError as e:
+        assert e.type.split('.')[0] in (
+            'oslo_privsep', 'oslo_concurrency', 'cinder'), e
     else:
         assert host.fake_glance_image(image_id)['copied']
     assert 'location' not in (host.fake_glance_image(image_id) or {})
@@ -165,7 +165,8 @@ def test_glance_too_slow_deletes_image_and_clone(host, pools):
     host.set_location_timeout(0.5)
     volume_id, _sha256 = host.new_volume()
     image_id = str(uuid.uuid4())
-    with pytest.raises(Exception, match='did not activate image'):
+    with pytest.raises(cinder_conftest.HostError,
+                       match='did not activate image'):
         host.upload(volume_id, {'id': image_id, 'disk_format': 'raw',
                                 'container_format': 'bare',
                                 'properties': {}, 'status': 'queued'})
