@@ -33,6 +33,7 @@ Prints ONE JSON document on stdout; progress goes to stderr.
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import platform
@@ -239,11 +240,12 @@ class Server:
                 status, _ = client.request('GET', '/v2/images?limit=1')
                 if status == 200:
                     break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             client.close()
             time.sleep(0.3)
         else:
+            self.stop()
             raise RuntimeError(f'{self.name} did not answer: {self.tail()}')
         # Let every worker start (and load its store) before measuring.
         for _ in range(6):
@@ -354,10 +356,13 @@ def start_upstream(args, workdir, ceph_conf):
 
 
 def package_version(python, package):
-    proc = subprocess.run(
-        [python, '-c', 'import importlib.metadata as m, sys; '
-         'print(m.version(sys.argv[1]))', package],
-        capture_output=True, text=True, cwd=tempfile.gettempdir())
+    try:
+        proc = subprocess.run(
+            [python, '-c', 'import importlib.metadata as m, sys; '
+             'print(m.version(sys.argv[1]))', package],
+            capture_output=True, text=True, cwd=tempfile.gettempdir())
+    except OSError:
+        return None
     return proc.stdout.strip() or None
 
 
@@ -652,7 +657,7 @@ def main(argv=None):
                else tempfile.mkdtemp(prefix='rbd-bench-'))
     os.makedirs(workdir, exist_ok=True)
     ceph = Ceph(args, workdir)
-    servers, targets = [], []
+    servers, targets, failed = [], [], {}
     meta = {
         'run_id': args.run_id,
         'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(started)),
@@ -670,19 +675,24 @@ def main(argv=None):
         digests = write_payload(path, args.size)
         if not args.no_limit:
             targets.append(Target('limit', ceph, args))
-        ours = start_ours(args, workdir, ceph.conf)
-        servers.append(ours)
-        targets.append(Target('ours', ceph, args, ours))
-        meta['versions'] = {'ours_glance_store': package_version(
-            os.path.join(OURS_BIN, 'python'), 'glance_store')}
-        if not args.no_upstream:
-            upstream = start_upstream(args, workdir, ceph.conf)
-            servers.append(upstream)
-            targets.append(Target('upstream', ceph, args, upstream))
-            py = os.path.join(args.upstream_venv, 'bin', 'python')
-            meta['versions'].update(
-                upstream_glance=package_version(py, 'glance'),
-                upstream_glance_store=package_version(py, 'glance_store'))
+        py = os.path.join(args.upstream_venv, 'bin', 'python')
+        meta['versions'] = {
+            'ours_glance_store': package_version(
+                os.path.join(OURS_BIN, 'python'), 'glance_store'),
+            'upstream_glance': package_version(py, 'glance'),
+            'upstream_glance_store': package_version(py, 'glance_store')}
+        for name, start in (('ours', start_ours),
+                            ('upstream', start_upstream)):
+            if name == 'upstream' and args.no_upstream:
+                continue
+            try:
+                server = start(args, workdir, ceph.conf)
+            except Exception as e:  # noqa: BLE001 - reported in the JSON
+                failed[name] = {'error': f'{type(e).__name__}: {e}'}
+                log(f'[{name}] did not start: {e}')
+                continue
+            servers.append(server)
+            targets.append(Target(name, ceph, args, server))
         for t in targets:
             if t.server:
                 client = Client(t.server.url, DEFAULT_HEADERS, 10)
@@ -722,7 +732,8 @@ def main(argv=None):
                 'stores': getattr(t, 'stores', None)} if t.server
                else {'what': 'rbd import --object-size '
                      f'{args.chunk_size}M FILE / rbd export - (pipe)'}),
-            **t.summary(), 'rounds': t.rounds} for t in targets},
+            **t.summary(), 'rounds': t.rounds} for t in targets}
+        | failed,
         'summary': summary_lines(targets, ratios),
     }
     json.dump(doc, sys.stdout, indent=1)
