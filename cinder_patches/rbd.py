@@ -106,12 +106,12 @@ class RBDCloneDriver(cinder_rbd.RBDDriver):
         # One connection for the checks and the source snapshot: each
         # connect costs tens of milliseconds of a sub-second upload.
         with cinder_rbd.RADOSClient(self) as source:
-            pool = self._clone_target_pool(context, volume, image_meta,
-                                           source.cluster.get_fsid())
+            fsid = source.cluster.get_fsid()
+            pool = self._clone_target_pool(context, volume, image_meta, fsid)
             if pool is None:
                 return False
-            clone = ImageClone(self, volume.name, source.cluster.get_fsid(),
-                               pool, image_meta['id'])
+            clone = ImageClone(self, volume.name, fsid, pool,
+                               image_meta['id'])
             try:
                 with _open(self, source, volume.name) as image:
                     self._release_unused_snaps_of(image)
@@ -138,7 +138,9 @@ class RBDCloneDriver(cinder_rbd.RBDDriver):
         store = _target_store(stores, _store_id(volume))
         if store is None or store.get('type') != 'rbd':
             return None
-        properties = store.get('properties') or {}
+        properties = store.get('properties')
+        if not isinstance(properties, dict):
+            return None
         if properties.get('fsid') != fsid:
             LOG.info('Glance store %s is on another Ceph cluster: uploading '
                      'volume %s by copy.', store.get('id'), volume.id)
@@ -164,16 +166,19 @@ class RBDCloneDriver(cinder_rbd.RBDDriver):
 
     def _wait_for_image(self, context, image_service, image_id):
         """The image's status once Glance is done with the location:
-        ``active``, ``queued`` (refused or put back), or the status it
-        still had at the timeout."""
+        ``active``, ``queued`` (refused or put back), ``deleted`` (by
+        someone else meanwhile), ``killed``, or the status it still had at
+        the timeout."""
         started = time.monotonic()
         status = None
         while True:
             try:
                 status = image_service.show(context, image_id)['status']
+            except exception.ImageNotFound:
+                return 'deleted'
             except Exception as e:
                 LOG.warning('Reading image %s failed: %s', image_id, e)
-            if status in ('active', 'queued'):
+            if status in ('active', 'queued', 'killed'):
                 return status
             waited = time.monotonic() - started
             if waited > self.LOCATION_TIMEOUT:
@@ -183,21 +188,27 @@ class RBDCloneDriver(cinder_rbd.RBDDriver):
             time.sleep(0.05 if waited < 10 else 1)
 
     def _give_up(self, context, image_service, clone, status):
-        """Glance took too long: delete the image, so that it can't become
-        active on data we remove, then remove the clone. Returns the error
-        for the volume manager (which marks the upload failed)."""
-        LOG.error('Image %s still %s after %ss; deleting it.',
-                  clone.image_id, status, self.LOCATION_TIMEOUT)
+        """The image won't become active: delete it (so that it can't on
+        data we remove) and remove the clone. Returns the error for the
+        volume manager, which marks the upload failed."""
+        LOG.error('Image %s is %s, not active, after its location was '
+                  'added; deleting it.', clone.image_id, status)
         try:
             image_service.delete(context, clone.image_id)
+        except exception.ImageNotFound:
+            pass
         except Exception:
             LOG.exception('Deleting image %s failed; its clone is kept.',
                           clone.image_id)
-        else:
-            clone.remove()
+            return self._upload_failure(clone, status)
+        clone.remove()
+        return self._upload_failure(clone, status)
+
+    def _upload_failure(self, clone, status):
         return exception.ImageCopyFailure(
-            reason='Glance did not activate image %s in %ss (status %s)'
-                   % (clone.image_id, self.LOCATION_TIMEOUT, status))
+            reason='Glance did not activate image %s (status %s, waited at '
+                   'most %ss)' % (clone.image_id, status,
+                                  self.LOCATION_TIMEOUT))
 
     # --- dependencies ---------------------------------------------------
 
@@ -224,6 +235,15 @@ class RBDCloneDriver(cinder_rbd.RBDDriver):
                     self._collect_deleted(client, name)
 
     def _collect_deleted(self, client, name):
+        """Collect one deleted volume; a failure is logged, not raised: the
+        volume is deleted for Cinder, and the periodic task must go on."""
+        try:
+            self._try_collect_deleted(client, name)
+        except Exception:
+            LOG.exception('Collecting %s failed; the next collection '
+                          'tries again.', name)
+
+    def _try_collect_deleted(self, client, name):
         try:
             with _open(self, client, name) as image:
                 self._release_unused_snaps_of(image)
@@ -354,7 +374,9 @@ def _store_id(volume):
 
 def _target_store(stores, store_id):
     """The store the image goes to: the volume type's, else the default."""
-    for store in stores:
+    if not isinstance(stores, list):
+        return None
+    for store in filter(lambda entry: isinstance(entry, dict), stores):
         if store_id is not None and store.get('id') == store_id:
             return store
         if store_id is None and str(store.get('default')).lower() == 'true':

@@ -164,6 +164,34 @@ def collect_garbage():
     STATE['driver'].collect_garbage()
 
 
+def run_periodic_tasks(seconds, interval):
+    """Start the driver's periodic tasks anew (every ``interval`` s) and
+    let them run for ``seconds`` in eventlet's hub, as in a volume
+    service."""
+    import eventlet
+
+    configure(deferred_deletion_purge_interval=interval)
+    STATE['driver']._start_periodic_tasks()
+    eventlet.sleep(seconds)
+
+
+def option_facts():
+    """How enable_clone_optimization is registered."""
+    from cinder.volume import configuration
+    from oslo_config import cfg
+
+    from cinder_patches import rbd
+
+    shared = cfg.CONF[configuration.SHARED_CONF_GROUP]
+    option = [o for o in rbd.RBDCloneDriver.get_driver_options()
+              if o.name == 'enable_clone_optimization']
+    return {'listed': len(option), 'help': option[0].help,
+            'shared_default': shared.enable_clone_optimization,
+            'backend_value': STATE['conf'].enable_clone_optimization,
+            'rbd_options_listed': 'rbd_pool' in {
+                o.name for o in rbd.RBDCloneDriver.get_driver_options()}}
+
+
 def use_fake_glance(stores, **behaviour):
     """FakeGlance as the driver's Glance and the image service."""
     fake = FakeGlance(stores, **behaviour)
@@ -186,16 +214,18 @@ class FakeGlance:
     next show) or ``legacy`` (JSON patch: active at once, with the
     validation data the driver sends). ``refuse`` makes the location call
     fail; ``revert`` makes Glance put the image back to queued; ``stuck``
-    keeps it importing; ``stores_error`` fails the stores lookup.
+    keeps it importing; ``vanish`` deletes it meanwhile (show: not found);
+    ``stores_error`` fails the stores lookup.
     """
 
     def __init__(self, stores, api='post', refuse=False, revert=False,
-                 stuck=False, stores_error=False):
+                 stuck=False, vanish=False, stores_error=False):
         self.store_list = stores
         self.api = api
         self.refuse = refuse
         self.revert = revert
         self.stuck = stuck
+        self.vanish = vanish
         self.stores_error = stores_error
         self.images = {}
 
@@ -220,6 +250,10 @@ class FakeGlance:
 
     def show(self, context, image_id):
         image = self._image(image_id)
+        if self.vanish and image['status'] == 'importing':
+            from cinder import exception
+            image['status'] = 'deleted'
+            raise exception.ImageNotFound(image_id=image_id)
         if image['status'] == 'importing' and not self.stuck:
             if self.revert:
                 image.pop('location')

@@ -95,9 +95,18 @@ def test_volume_type_store_id_picks_the_store(host, pools):
     assert host.fake_glance_image(image_id)['store_id'] == 'file1'
 
 
+def test_option_registered_like_rbd_options(host):
+    facts = host.option_facts()
+    assert facts['listed'] == 1 and facts['rbd_options_listed']
+    assert facts['shared_default'] is False
+    assert facts['backend_value'] is True  # set for the backend group
+    assert 'checksum' in facts['help'] and 'os_hash_value' in facts['help']
+
+
 @pytest.mark.parametrize('case', [
     'option off', 'default store is file', 'other ceph cluster',
-    'stores lookup fails', 'container ovf', 'store without pool'])
+    'stores lookup fails', 'container ovf', 'store without pool',
+    'malformed stores', 'no default store'])
 def test_mismatch_uploads_by_copy(host, pools, case):
     stores = rbd_stores(host.fsid)
     container = 'bare'
@@ -115,6 +124,11 @@ def test_mismatch_uploads_by_copy(host, pools, case):
         container = 'ovf'
     elif case == 'store without pool':
         del stores[0]['properties']['pool']
+    elif case == 'malformed stores':
+        stores = [{'id': 'ceph', 'default': 'true', 'type': 'rbd',
+                   'properties': 'pool=images'}, 'file1', None]
+    elif case == 'no default store':
+        del stores[0]['default']
     host.use_fake_glance(stores, **behaviour)
     volume_id, sha256 = host.new_volume()
     image_id = upload(host, volume_id, container_format=container)
@@ -160,8 +174,12 @@ def test_failure_undoes_clone_and_copies(host, pools, failure):
     assert_copied(host, pools, volume_id, sha256, image_id)
 
 
-def test_glance_too_slow_deletes_image_and_clone(host, pools):
-    host.use_fake_glance(rbd_stores(host.fsid), stuck=True)
+@pytest.mark.parametrize('behaviour', ['stuck', 'vanish'])
+def test_image_never_active_fails_without_leftovers(host, pools, behaviour):
+    """Glance keeps the image importing past the timeout (the driver
+    deletes it), or someone deletes it meanwhile: the upload fails and
+    the clone goes."""
+    host.use_fake_glance(rbd_stores(host.fsid), **{behaviour: True})
     host.set_location_timeout(0.5)
     volume_id, _sha256 = host.new_volume()
     image_id = str(uuid.uuid4())
@@ -224,6 +242,19 @@ def test_deleting_volume_after_image_leaves_nothing(host, pools):
     image_id = upload(host, volume_id)
     glance_store_delete(pools, image_id)
     host.delete_volume(volume_id)
+    assert pools.leftovers(volume_id, image_id) == []
+
+
+def test_periodic_task_collects_after_glance_deletes(host, pools):
+    """Glance deletes the image without telling Cinder: the periodic task
+    removes the deleted source volume and its snapshot."""
+    host.use_fake_glance(rbd_stores(host.fsid))
+    volume_id, _sha256 = host.new_volume()
+    image_id = upload(host, volume_id)
+    host.delete_volume(volume_id)
+    glance_store_delete(pools, image_id)
+    assert pools.leftovers(volume_id) != []
+    host.run_periodic_tasks(seconds=3, interval=1)
     assert pools.leftovers(volume_id, image_id) == []
 
 
