@@ -402,7 +402,6 @@ class Target:
         self.name, self.ceph, self.args, self.server = (name, ceph, args,
                                                         server)
         self.rounds = []
-        self.error = None
 
     def round(self, r, path, digests):
         leftovers = self.ceph.images()
