@@ -624,18 +624,30 @@ def release_location(location_id, scrubbed):
             models.ImageLocationClaim.location_id == location_id))
 
 
+def _scrubbed():
+    """Images pending_delete with no location left waiting."""
+    image, location = models.Image, models.ImageLocation
+    return sql.and_(image.status == 'pending_delete',
+                    ~sql.exists().where(location.image_id == image.id,
+                                        location.status == 'pending_delete'))
+
+
 @retry_on_deadlock
 def finish_scrubbed_images(image_ids=None):
     """Mark deleted the pending_delete images (all, or those given) that have
     no location left waiting; returns how many."""
-    image, location = models.Image, models.ImageLocation
+    image = models.Image
+    query = sql.update(image).where(_scrubbed())
+    if image_ids is not None:
+        query = query.where(image.id.in_(image_ids))
+    else:
+        # Looked for first, so that an idle scrubber daemon's wake-ups
+        # take no write lock (all of the database's, on SQLite).
+        with reader() as session:
+            if session.execute(sql.select(image.id).where(
+                    _scrubbed()).limit(1)).first() is None:
+                return 0
     with writer() as session:
-        query = sql.update(image).where(
-            image.status == 'pending_delete',
-            ~sql.exists().where(location.image_id == image.id,
-                                location.status == 'pending_delete'))
-        if image_ids is not None:
-            query = query.where(image.id.in_(image_ids))
         return session.execute(query.values(status='deleted')).rowcount
 
 
