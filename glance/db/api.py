@@ -857,32 +857,63 @@ PURGE_MODELS = {'image_properties': models.ImageProperty,
                 'image_members': models.ImageMember,
                 'tasks': models.Task, 'task_info': models.TaskInfo,
                 'images': models.Image}
+# SQLite's page cache in a purge transaction: a batch rewrites index
+# pages all over the table (image_id order is not key order), and the
+# default 2 MB cache would spill and re-read them many times over.
+PURGE_SQLITE_CACHE_KIB = 65536
+
+
+def _soft_deleted(table):
+    """The rows of ``table`` a purge looks at, found from an index alone
+    (the purge condition proper needs every row read)."""
+    if table == 'task_info':
+        return sql.true()
+    return PURGE_MODELS[table].deleted == sql.true()
+
+
+def _batch_end(session, key, where, limit):
+    """The key of the ``limit``-th row matching ``where`` in key order, or
+    of the last one if there are fewer; None if there is none."""
+    end = session.execute(sql.select(key).where(where).order_by(key)
+                          .offset(limit - 1).limit(1)).scalar()
+    if end is None:
+        end = session.execute(sql.select(sql.func.max(key)).where(
+            where)).scalar()
+    return end
+
+
+def _tune_for_purge(session):
+    if session.bind.dialect.name == 'sqlite':
+        session.execute(sql.text('PRAGMA cache_size = -%d'
+                                 % PURGE_SQLITE_CACHE_KIB))
 
 
 @retry_on_deadlock
-def purge_batch(table, cutoff, limit, after=None):
-    """Hard-delete up to ``limit`` purgeable rows of ``table`` whose key is
-    above ``after``, in one short transaction; returns how many and the
-    last key covered (the next batch starts there, so no batch rescans
-    what earlier ones left)."""
+def purge_batch(table, cutoff, limit, after=None, exact=False):
+    """Hard-delete, in one short transaction, the purgeable rows among the
+    next ``limit`` soft-deleted rows of ``table`` whose key is above
+    ``after`` (with ``exact``, the next ``limit`` purgeable rows: a slower
+    search, for when no more may go). Returns how many it deleted and the
+    last key covered, where the next batch starts (no batch rescans what
+    earlier ones left), or None once no soft-deleted row is left."""
     key, condition = _purge_target(table, cutoff)
+    window = condition if exact else _soft_deleted(table)
     if after is not None:
-        condition = sql.and_(condition, key > after)
+        window = sql.and_(window, key > after)
     with writer() as session:
-        last = session.execute(sql.select(key).where(condition).order_by(key)
-                               .offset(limit - 1).limit(1)).scalar()
-        if last is None:  # fewer than ``limit`` rows left
-            last = session.execute(sql.select(sql.func.max(key)).where(
-                condition)).scalar()
-            if last is None:
-                return 0, after
-        batch = sql.and_(condition, key <= last)
+        _tune_for_purge(session)
+        end = _batch_end(session, key, window, limit)
+        if end is None:
+            return 0, None
+        batch = sql.and_(condition, key <= end)
+        if after is not None:
+            batch = sql.and_(batch, key > after)
         if table == 'image_locations':
             session.execute(sql.delete(models.ImageLocationClaim).where(
                 models.ImageLocationClaim.location_id.in_(
                     sql.select(key).where(batch))))
         deleted = session.execute(sql.delete(key.table).where(batch))
-        return deleted.rowcount, last
+        return deleted.rowcount, end
 
 
 def purge_count(table, cutoff, limit=None):

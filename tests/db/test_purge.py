@@ -775,7 +775,7 @@ def test_every_row_of_a_pending_delete_image_stays(db):
 
 
 def test_max_rows_across_batch_boundaries(sqlite_db, monkeypatch):
-    monkeypatch.setattr(purge_module, 'BATCH_ROWS', 7)
+    monkeypatch.setattr(purge_module, 'SQLITE_BATCH_ROWS', 7)
     bulk_properties(sqlite_db, 40, utcnow() - datetime.timedelta(days=2))
     lines = []
     cutoff = utcnow() - datetime.timedelta(days=1)
@@ -788,11 +788,25 @@ def test_max_rows_across_batch_boundaries(sqlite_db, monkeypatch):
         assert property_count(sqlite_db) == left
 
 
+def test_rows_that_stay_do_not_end_the_batches(sqlite_db, monkeypatch):
+    """Batches are windows of soft-deleted rows: a window of rows too
+    recent to go deletes nothing, and the purge goes on past it."""
+    monkeypatch.setattr(purge_module, 'SQLITE_BATCH_ROWS', 7)
+    bulk_properties(sqlite_db, 10, utcnow())
+    bulk_properties(sqlite_db, 40, utcnow() - datetime.timedelta(days=2))
+    cutoff = utcnow() - datetime.timedelta(days=1)
+    for max_rows, expected, left in ((15, 15, 35), (-1, 25, 10)):
+        assert purge_module._purge_table(
+            'image_properties', cutoff, max_rows, lambda line: None
+        ) == expected
+        assert property_count(sqlite_db) == left
+
+
 def test_progress_lines_on_a_long_run(sqlite_db, monkeypatch):
     """A run longer than PROGRESS_SECONDS reports progress: with it at 0,
     every full batch does; the final per-table line and total follow."""
     monkeypatch.setattr(purge_module, 'PROGRESS_SECONDS', 0)
-    monkeypatch.setattr(purge_module, 'BATCH_ROWS', 1000)
+    monkeypatch.setattr(purge_module, 'SQLITE_BATCH_ROWS', 1000)
     bulk_properties(sqlite_db, 5500, utcnow() - datetime.timedelta(days=2))
     lines = []
     total = purge_module.purge(1, -1, lines.append)
