@@ -183,6 +183,21 @@ def read_data(context, image, offset=0, length=None):
                            or 'no location')
 
 
+def open_local_data(image):
+    """The image's data file, open, when its first location is in a
+    filesystem store (for the server to send with sendfile); None
+    otherwise, or when the file can't be opened."""
+    locations = image.active_locations
+    path = locations and stores.local_path(locations[0]['url'],
+                                           locations[0]['metadata'])
+    if not path:
+        return None
+    try:
+        return open(path, 'rb')
+    except OSError:
+        return None
+
+
 # How often hashing looks whether the image it hashes still exists.
 CANCEL_CHECK_SECONDS = 1.0
 

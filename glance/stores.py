@@ -126,6 +126,26 @@ def size(context, url, metadata):
     return glance_store.get_size_from_backend(url, context=context)
 
 
+def local_path(url, metadata):
+    """The file behind a location in a filesystem store (which a server can
+    send with sendfile); None for other stores."""
+    try:
+        if multi_store():
+            store_id = _store_of(url, metadata)
+            if CONF.enabled_backends.get(store_id) != 'file':
+                return None
+            found = glance_store.location.get_location_from_uri_and_backend(
+                url, store_id, conf=CONF)
+        elif url.startswith('file://'):
+            found = glance_store.location.get_location_from_uri(url,
+                                                                conf=CONF)
+        else:
+            return None
+    except (store_exc.BadStoreUri, store_exc.UnknownScheme):
+        return None
+    return found.store_location.path
+
+
 def _configured():
     """(id, type, driver) of every store a client may see."""
     for store_id, store_type in CONF.enabled_backends.items():

@@ -110,6 +110,23 @@ def _requested_range(req, size):
     return start, end - start + 1
 
 
+# Bytes per read when the server iterates a file it can't sendfile.
+FILE_CHUNK = 1024 * 1024
+
+
+def _data(req, ctx, image, offset, length):
+    """The response body: for a whole image in a filesystem store, its file
+    for the WSGI server to send with sendfile (gunicorn and uWSGI offer
+    ``wsgi.file_wrapper``); else glance_store's chunks."""
+    file_wrapper = req.environ.get('wsgi.file_wrapper')
+    data = (file_wrapper and length is None
+            and location.open_local_data(image))
+    if data:
+        return file_wrapper(data, FILE_CHUNK)
+    chunks, _length = location.read_data(ctx, image, offset, length)
+    return chunks
+
+
 @common.no_body
 def download(req, image_id):
     ctx = common.context(req)
@@ -122,9 +139,9 @@ def download(req, image_id):
     size = image.size or 0
     wanted = _requested_range(req, size) if size else None
     offset, length = wanted or (0, None)
-    chunks, _length = location.read_data(ctx, image, offset, length)
     response = webob.Response(content_type='application/octet-stream',
-                              app_iter=chunks)
+                              app_iter=_data(req, ctx, image, offset,
+                                             length))
     response.content_length = length if wanted else image.size
     if wanted:
         response.status = 206
