@@ -64,6 +64,8 @@ SERVER_CONF = {
     'postgresql': 'shared_buffers = 512MB\nmax_wal_size = 2GB',
 }
 DRIVERS = {'mariadb': 'pymysql', 'postgresql': 'psycopg2'}
+# Longest wait for a server to finish its background work.
+SETTLE_SECONDS = 300
 # Children before parents.
 PURGED = ('task_info', 'image_properties', 'image_tags', 'image_locations',
           'image_members', 'tasks')
@@ -157,6 +159,39 @@ class Server:
                     f'INSERT INTO {table} SELECT * FROM {source}.{table}')
             conn.exec_driver_sql('SET FOREIGN_KEY_CHECKS = 1')
         engine.dispose()
+
+    def settle(self):
+        """Wait until the server is idle: what the copies and the previous
+        contender left to do in the background (InnoDB flushing dirty
+        pages and purging deleted records) would slow whoever comes
+        next."""
+        if self.kind == 'sqlite':
+            return
+        engine = self._admin()
+        with engine.connect() as conn:
+            if self.kind == 'postgresql':
+                conn.exec_driver_sql('CHECKPOINT')
+            else:
+                self._settle_innodb(conn)
+        engine.dispose()
+
+    @staticmethod
+    def _settle_innodb(conn):
+        def status(name):
+            return int(conn.exec_driver_sql(
+                f"SHOW GLOBAL STATUS LIKE '{name}'").one()[1])
+        dirty_pct = conn.exec_driver_sql(
+            'SELECT @@GLOBAL.innodb_max_dirty_pages_pct').scalar()
+        conn.exec_driver_sql('SET GLOBAL innodb_max_dirty_pages_pct = 0')
+        deadline = time.monotonic() + SETTLE_SECONDS
+        try:
+            while time.monotonic() < deadline and (
+                    status('Innodb_buffer_pool_pages_dirty')
+                    or status('Innodb_history_list_length')):
+                time.sleep(0.5)
+        finally:
+            conn.exec_driver_sql(
+                f'SET GLOBAL innodb_max_dirty_pages_pct = {dirty_pct}')
 
     def stop(self):
         if self.data_dir:
@@ -385,12 +420,15 @@ def _bench_kind(server, kind, images, workdir):
 
     results = {}
     log(f'{kind}: upstream purge')
+    server.settle()
     results['upstream'] = run(up_timed + purge_args(confs['upstream']),
                               up_env)[:2]
     log(f'{kind}: our purge')
+    server.settle()
     wall, in_main, output = run(our_timed + purge_args(confs['ours']))
     results['ours'] = (wall, in_main)
     log(f'{kind}: hand-written limit')
+    server.settle()
     seconds = hand_written_limit(urls['limit'])
     results['limit'] = (seconds, seconds)
 
