@@ -909,9 +909,11 @@ def purge_batch(table, cutoff, limit, after=None, exact=False):
         if after is not None:
             batch = sql.and_(batch, key > after)
         if table == 'image_locations':
-            session.execute(sql.delete(models.ImageLocationClaim).where(
-                models.ImageLocationClaim.location_id.in_(
-                    sql.select(key).where(batch))))
+            # Looked up from each claim (few): an IN (batch) would
+            # evaluate the whole batch's condition once more.
+            claim = models.ImageLocationClaim
+            session.execute(sql.delete(claim).where(sql.exists().where(
+                key == claim.location_id, batch)))
         deleted = session.execute(sql.delete(key.table).where(batch))
         return deleted.rowcount, end
 
