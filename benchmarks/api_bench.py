@@ -132,7 +132,8 @@ class Client:
         if length is not None:
             headers['Content-Length'] = str(length)
         try:
-            self.conn.request('PUT', f'{self.prefix}/v2/images/{image_id}/file',
+            self.conn.request('PUT',
+                              f'{self.prefix}/v2/images/{image_id}/file',
                               body=chunks, headers=headers,
                               encode_chunked=length is None)
         except (BrokenPipeError, ConnectionResetError):
@@ -621,7 +622,8 @@ def check_image(image, size, digests):
     if digests and image.get('checksum') != digests['md5']:
         problems.append('checksum mismatch')
     if digests and image.get('os_hash_value') != digests['os_hash_value']:
-        problems.append(f"os_hash_value mismatch ({image.get('os_hash_algo')})")
+        problems.append('os_hash_value mismatch (%s)'
+                        % image.get('os_hash_algo'))
     checked = {'status': image.get('status'), 'size': image.get('size'),
                'os_hash_algo': image.get('os_hash_algo'),
                'verified': not problems}
