@@ -6,6 +6,7 @@ requests in flight finish for up to ``graceful_shutdown_timeout`` seconds.
 """
 
 import os
+import signal
 import socket
 
 from gunicorn.app import base
@@ -47,6 +48,11 @@ def check_can_listen():
 
 
 def _post_fork(server, worker):
+    # Until the worker sets its own handlers, the master's copies would
+    # swallow a stop signal (the master then waits out the graceful
+    # timeout): let one end a worker that serves nothing yet.
+    for stop in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(stop, signal.SIG_DFL)
     wsgi_app.reset_after_fork()
 
 
