@@ -81,7 +81,10 @@ class ImageRepoProxy:
             # Formats may change only while queued: hold the image to the
             # status that permitted the change.
             from_state = before['columns']['status']
-        if changes:
+        # A status guard is checked even when nothing changed: an image
+        # another request already moved to the wanted status (a no-op for
+        # this copy) must still fail the compare-and-set.
+        if changes or from_state is not None:
             self.repo.apply(image, changes, from_state)
         self._remember(image)
 

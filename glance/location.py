@@ -305,7 +305,7 @@ class ImageRepoProxy:
         for loc in changes.pop('delete_locations', ()):
             retire_location(self.context, loc, CONF.delayed_delete,
                             keep_one_active=True)
-        if changes:
+        if changes or from_state is not None:
             self.repo.apply(image, changes, from_state)
 
     def remove(self, image):

@@ -258,8 +258,16 @@ def proxy(fake):
 def test_save_without_change_applies_nothing(fake, proxy):
     image = proxy.get(_image().image_id)
     proxy.save(image)
-    proxy.save(image, from_state='active')
     assert fake.applied == []
+
+
+def test_status_guard_is_checked_even_without_change(fake, proxy):
+    """A copy read after another request moved the image to 'saving' sees
+    its own move to 'saving' as no change; the guard from 'queued' must
+    still reach the database, which refuses it."""
+    image = proxy.get(_image().image_id)
+    proxy.save(image, from_state='queued')
+    assert fake.applied == [({}, 'queued')]
 
 
 def test_save_passes_only_the_diff(fake, proxy):
