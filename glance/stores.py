@@ -43,9 +43,6 @@ def require_multi_store():
 
 def check_store_id(store_id):
     """Invalid unless ``store_id`` names a store of this multi-store site."""
-    if not multi_store():
-        raise exception.Invalid('Store selection is not available when '
-                                'multiple backends are not enabled.')
     try:
         glance_store.get_store_from_store_identifier(store_id)
     except store_exc.UnknownScheme:
@@ -53,7 +50,7 @@ def check_store_id(store_id):
 
 
 def default_store_id():
-    return CONF.glance_store.default_backend if multi_store() else None
+    return CONF.glance_store.default_backend
 
 
 def add(context, image_id, data, size, algo, store_id=None):

@@ -68,10 +68,11 @@ def image_view(image):
     if CONF.show_multiple_locations:
         view['locations'] = [{'url': loc['url'], 'metadata': loc['metadata']}
                              for loc in locations]
-    store_ids = [loc['metadata']['store'] for loc in locations
-                 if loc['metadata'].get('store')]
-    if stores.multi_store() and store_ids:
-        view['stores'] = ','.join(store_ids)
+    if stores.multi_store():
+        store_ids = [loc['metadata']['store'] for loc in locations
+                     if loc['metadata'].get('store')]
+        if store_ids:
+            view['stores'] = ','.join(store_ids)
     return view
 
 
