@@ -857,9 +857,9 @@ PURGE_MODELS = {'image_properties': models.ImageProperty,
                 'image_members': models.ImageMember,
                 'tasks': models.Task, 'task_info': models.TaskInfo,
                 'images': models.Image}
-# SQLite's page cache in a purge transaction: a batch rewrites index
-# pages all over the table (image_id order is not key order), and the
-# default 2 MB cache would spill and re-read them many times over.
+# SQLite's page cache for a purge: a batch rewrites index pages all over
+# the table (image_id order is not key order), and the default 2 MB cache
+# would spill and re-read them many times over.
 PURGE_SQLITE_CACHE_KIB = 65536
 
 
@@ -882,10 +882,22 @@ def _batch_end(session, key, where, limit):
     return end
 
 
-def _tune_for_purge(session):
-    if session.bind.dialect.name == 'sqlite':
-        session.execute(sql.text('PRAGMA cache_size = -%d'
-                                 % PURGE_SQLITE_CACHE_KIB))
+def tune_for_purge():
+    """Set up this process's SQLite connections for a long purge: a big
+    page cache, and commits that don't wait for an fsync. The database is
+    in WAL mode, so a crash can only lose the last batches (the next purge
+    removes those rows again); it never damages the file."""
+    engine = get_engine()
+    if engine.dialect.name != 'sqlite':
+        return
+
+    @sqlalchemy.event.listens_for(engine, 'connect')
+    def _on_connect(dbapi_con, record):
+        dbapi_con.execute('PRAGMA cache_size = -%d' % PURGE_SQLITE_CACHE_KIB)
+        dbapi_con.execute('PRAGMA synchronous = NORMAL')
+
+    # Connections opened before this don't have the settings.
+    engine.dispose()
 
 
 @retry_on_deadlock
@@ -901,7 +913,6 @@ def purge_batch(table, cutoff, limit, after=None, exact=False):
     if after is not None:
         window = sql.and_(window, key > after)
     with writer() as session:
-        _tune_for_purge(session)
         end = _batch_end(session, key, window, limit)
         if end is None:
             return 0, None

@@ -92,6 +92,7 @@ def purge(age_in_days, max_rows, report, tables=TABLES, dry_run=False):
         report('max_rows is 0: nothing purged.')
         return 0
     verb = 'Would purge' if dry_run else 'Purged'
+    db_api.tune_for_purge()
     total = 0
     for table in tables:
         if dry_run:
