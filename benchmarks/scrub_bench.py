@@ -103,20 +103,6 @@ print(json.dumps({'seconds': time.monotonic() - wall,
                   'error_count': len(errors)}))
 '''
 
-# ``--early-monkey-patch``: our glance-scrubber with eventlet's
-# monkey-patching done before anything else is imported. As shipped,
-# ``python -m glance.cmd.scrubber`` patches only after glance/cmd/__init__.py
-# has imported ssl (via oslo_log), and botocore's SSLContext setup then
-# recurses until RecursionError: every S3 delete fails.
-EARLY_PATCH_LAUNCHER = r'''
-import eventlet
-eventlet.monkey_patch()
-import sys
-from glance.cmd import scrubber
-sys.argv[0] = 'glance-scrubber'
-sys.exit(scrubber.main(sys.argv[1:]))
-'''
-
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr,
@@ -446,11 +432,7 @@ class Bench:
             }
             sections.update(store_sections(s3))
             conf = write_conf(self.path(f'{tag}.conf'), sections)
-            if which == 'ours' and self.args.early_monkey_patch:
-                cmd = [sys.executable, '-c', EARLY_PATCH_LAUNCHER,
-                       '--config-file', conf]
-                cwd = REPO
-            elif which == 'ours':
+            if which == 'ours':
                 cmd = [sys.executable, '-m', 'glance.cmd.scrubber',
                        '--config-file', conf]
                 cwd = REPO
@@ -567,10 +549,6 @@ def main():
     parser.add_argument('--pools', default='1,8,32')
     parser.add_argument('--delete-delay-ms', type=float, default=100.0)
     parser.add_argument('--no-upstream', action='store_true')
-    parser.add_argument('--early-monkey-patch', action='store_true',
-                        help='run our scrubber through a launcher that '
-                        'monkey-patches before importing glance (works '
-                        'around the late patching of glance.cmd.scrubber)')
     parser.add_argument('--work-dir', help='kept afterwards (default: a '
                         'temporary directory, removed)')
     parser.add_argument('--db', default='sqlite',
@@ -602,9 +580,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     report['setup'] = {
         'images': args.images, 'delete_delay_ms': args.delete_delay_ms,
-        'ours_launcher': ('early monkey-patch launcher'
-                          if args.early_monkey_patch
-                          else 'python -m glance.cmd.scrubber'),
+        'ours_launcher': 'python -m glance.cmd.scrubber',
         'store': 'glance_store s3 driver -> fake_s3.py (one location an '
                  'image)',
         'database': f'{args.db}: one database per implementation (its own '
