@@ -54,6 +54,31 @@ class _CappedReader:
         return chunk
 
 
+class _BlockReader:
+    """Takes the request body a block at a time and hands it out in the
+    sizes the store driver asks for. Drivers ask for small pieces (the
+    filesystem driver: 64 KiB), and every read through the WSGI server's
+    body parser and the format inspectors has a fixed Python cost; paid
+    once a block, it no longer takes a large share of the upload's CPU."""
+
+    BLOCK_BYTES = 1024 * 1024
+
+    def __init__(self, source):
+        self.source = source
+        self.block = b''
+        self.offset = 0
+
+    def read(self, size=-1):
+        if self.offset == len(self.block):
+            self.block = self.source.read(max(size or 0, self.BLOCK_BYTES))
+            self.offset = 0
+        end = None if size is None or size < 0 else self.offset + size
+        # A slice of the whole block is the block itself: no copy.
+        chunk = self.block[self.offset:end]
+        self.offset += len(chunk)
+        return chunk
+
+
 def _upload_limit(image):
     """Bytes this upload may write, and the error for going beyond."""
     limit, error = CONF.image_size_cap, exception.LimitExceeded(
@@ -114,8 +139,8 @@ def write_data(context, image, body, size, store_id=None):
     algo = CONF.hashing_algorithm
     try:
         url, written, checksum, multihash, metadata = stores.add(
-            context, image.image_id, inspector or reader, size or 0, algo,
-            store_id)
+            context, image.image_id, _BlockReader(inspector or reader),
+            size or 0, algo, store_id)
     except store_exc.Duplicate:
         raise exception.Conflict('Image data already exists in the store.')
     except store_exc.StorageFull as e:
