@@ -23,15 +23,24 @@ def multi_store():
     return bool(CONF.enabled_backends)
 
 
+class StoreConfigError(exception.GlanceError):
+    message = 'The store configuration is not usable: %(reason)s'
+
+
 def init():
     """Load the configured store drivers (once per process)."""
-    if multi_store():
-        glance_store.register_store_opts(CONF)
-        glance_store.create_multi_stores(CONF)
-        glance_store.verify_store()
-    else:
-        glance_store.create_stores(CONF)
-        glance_store.verify_default_store()
+    try:
+        if multi_store():
+            glance_store.register_store_opts(CONF)
+            glance_store.create_multi_stores(CONF)
+            glance_store.verify_store()
+        else:
+            glance_store.create_stores(CONF)
+            glance_store.verify_default_store()
+    # glance_store's verify_* report a default store no driver serves
+    # with a bare RuntimeError.
+    except (RuntimeError, store_exc.GlanceStoreException) as e:
+        raise StoreConfigError(reason=e)
 
 
 def require_multi_store():

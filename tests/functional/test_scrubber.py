@@ -534,6 +534,22 @@ def test_restore_refusals(api_setup):
     assert db.image(pending)['status'] == 'pending_delete'
 
 
+def test_unusable_store_configuration_is_a_one_line_error(api_setup,
+                                                         tmp_path):
+    _server, admin, db, scrubber = api_setup
+    image_id = admin.create_active(data=b'kept')['id']
+    api_delete(admin, image_id)
+    broken = write_conf(str(tmp_path / 'broken-store.conf'),
+                        {'glance_store': {'stores': 'http',
+                                          'default_store': 'file'}})
+    result = subprocess.run(
+        scrubber.command(['--config-file', broken], {}), check=False,
+        capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL, env=scrubber.env_with(0))
+    assert_one_line_error(result, 'store configuration', 'file')
+    assert db.image(image_id)['status'] == 'pending_delete'
+
+
 def test_restore_refused_when_locations_already_scrubbed(api_setup):
     """The image is still pending_delete (say, one location failed to be
     deleted and then was deleted by an operator) but every location's data
