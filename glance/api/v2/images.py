@@ -127,7 +127,7 @@ def new_image(ctx, body):
         if name != 'id':
             _refuse_unsettable(name)
         _check_attribute(name, value)
-    schemas.validate_image(body)
+    schemas.validate('image', body)
     owner = body.pop('owner', None) or ctx.project_id
     target = policy.image_target({'owner': owner, 'visibility':
                                   body.get('visibility', 'shared')})
@@ -443,7 +443,7 @@ def _location_index(parts, count, op):
 
 
 def _new_location(ctx, image, value):
-    schemas.validate_image({'locations': [value]})
+    schemas.validate('image', {'locations': [value]})
     url = value['url']
     if any(loc['url'] == url for loc in image.active_locations):
         raise exception.Invalid('Invalid location: %s is already a location '
@@ -546,7 +546,7 @@ def _change_locations(ctx, image, op, parts, value):
     values = value if op == 'replace' else [value]
     if not isinstance(values, list):
         raise exception.Invalid('Locations must be replaced with a list.')
-    schemas.validate_image({'locations': values})
+    schemas.validate('image', {'locations': values})
     new_values = _validation_values(image, values)
     if op == 'replace':
         _replace_locations(ctx, image, value)
@@ -566,7 +566,7 @@ def _apply_operation(ctx, image, op, name, value, dialect):
         if op == 'remove':
             raise exception.Forbidden('Property %s may not be removed.'
                                       % name)
-        schemas.validate_image({name: value})
+        schemas.validate('image', {name: value})
         if name == 'owner' and not ctx.is_admin and value != image.owner:
             raise exception.Forbidden('Owner can only be changed by an '
                                       'administrator.')
@@ -584,7 +584,7 @@ def _apply_operation(ctx, image, op, name, value, dialect):
         raise exception.Conflict('Property %s does not exist.' % name)
     if op == 'add' and dialect == 'v2.0' and name in props:
         raise exception.Conflict('Property %s already present.' % name)
-    schemas.validate_image({name: value})
+    schemas.validate('image', {name: value})
     props[name] = value
 
 

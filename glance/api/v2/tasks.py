@@ -72,7 +72,7 @@ def create(req):
     for name in ('type', 'input'):
         if name not in body:
             raise exception.Invalid("Task '%s' is required" % name)
-    schemas.validate_task(body)
+    schemas.validate('task', body)
     if body['type'] != 'import':
         raise exception.Invalid('Only import tasks can be created through '
                                 'the tasks API.')
