@@ -5,21 +5,43 @@ Rules and defaults live in ``glance.policies``; operators override them in
 when it changes.
 """
 
+import time
+
 from oslo_config import cfg
+from oslo_policy import policy as oslo_policy
 
 from glance import policies
 from glance.common import exception
 
 CONF = cfg.CONF
+# How often the policy files are looked at for changes.
+FILE_CHECK_SECONDS = 1.0
 
 _enforcer = None
+
+
+class _Enforcer(oslo_policy.Enforcer):
+    """Looks for changed policy files at most every FILE_CHECK_SECONDS.
+
+    oslo.policy looks on every check: a search of the config directories
+    for the file and for policy.d, then a pass over every registered rule.
+    An image list checks get_image on each image it returns, so that was
+    most of a list request's time."""
+
+    _next_file_check = 0.0
+
+    def load_rules(self, force_reload=False):
+        now = time.monotonic()
+        if force_reload or not self.rules or now >= self._next_file_check:
+            super().load_rules(force_reload)
+            self._next_file_check = now + FILE_CHECK_SECONDS
 
 
 def enforcer():
     """The process-wide Enforcer, built on first use."""
     global _enforcer
     if _enforcer is None:
-        _enforcer = policies.new_enforcer(CONF)
+        _enforcer = policies.new_enforcer(CONF, _Enforcer)
     return _enforcer
 
 

@@ -19,9 +19,9 @@ def list_rules():
                                 discovery.rules))
 
 
-def new_enforcer(conf):
+def new_enforcer(conf, cls=policy.Enforcer):
     """An Enforcer reading `[oslo_policy]` from conf, defaults registered."""
-    enforcer = policy.Enforcer(conf)
+    enforcer = cls(conf)
     # With enforce_new_defaults=False oslo.policy warns about every rule
     # whose default changed, which is nearly all of them.
     enforcer.suppress_default_change_warnings = True
