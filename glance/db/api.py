@@ -173,20 +173,46 @@ def _row_values(row, columns):
 def _visible_clause(context, member_status='any'):
     """Images ``context`` may see: its own, public, community, and shared
     with its project (membership in ``member_status`` unless 'any')."""
-    image = models.Image
+    image, member = _IMAGES.c, _MEMBERS.c
     if context.is_admin:
         return sql.true()
     membership = sql.exists().where(
-        models.ImageMember.image_id == image.id,
-        models.ImageMember.member == context.project_id,
-        models.ImageMember.deleted == sql.false())
+        member.image_id == image.id,
+        member.member == context.project_id,
+        member.deleted == sql.false())
     if member_status != 'any':
-        membership = membership.where(
-            models.ImageMember.status == member_status)
+        membership = membership.where(member.status == member_status)
     return sql.or_(image.owner == context.project_id,
                    image.owner.is_(None),
                    image.visibility.in_(('public', 'community')),
                    sql.and_(image.visibility == 'shared', membership))
+
+
+# The read path in plain SQL expressions over the tables, built once:
+# building a statement, and the ORM's work on one, cost more than SQLite
+# takes to run it.
+_IMAGES = models.Image.__table__
+_MEMBERS = models.ImageMember.__table__
+_PROPERTIES = models.ImageProperty.__table__
+_TAGS = models.ImageTag.__table__
+_LOCATIONS = models.ImageLocation.__table__
+_IMAGE_IDS = sql.bindparam('image_ids', expanding=True)
+_PROPERTIES_OF = sql.select(
+    _PROPERTIES.c.image_id, _PROPERTIES.c.name, _PROPERTIES.c.value).where(
+    _PROPERTIES.c.image_id.in_(_IMAGE_IDS),
+    _PROPERTIES.c.deleted == sql.false())
+_TAGS_OF = sql.select(_TAGS.c.image_id, _TAGS.c.value).where(
+    _TAGS.c.image_id.in_(_IMAGE_IDS),
+    _TAGS.c.deleted == sql.false()).order_by(_TAGS.c.id)
+_ACTIVE_LOCATIONS_OF = sql.select(
+    _LOCATIONS.c.image_id, _LOCATIONS.c.id, _LOCATIONS.c.value,
+    _LOCATIONS.c.meta_data, _LOCATIONS.c.status).where(
+    _LOCATIONS.c.image_id.in_(_IMAGE_IDS),
+    _LOCATIONS.c.status == 'active',
+    _LOCATIONS.c.deleted == sql.false()).order_by(_LOCATIONS.c.id)
+_UNDELETED_IMAGE = sql.select(
+    *(_IMAGES.c[name] for name in IMAGE_COLUMNS)).where(
+    _IMAGES.c.id == sql.bindparam('id'), _IMAGES.c.deleted == sql.false())
 
 
 def _children(session, image_ids):
@@ -195,25 +221,12 @@ def _children(session, image_ids):
              for i in image_ids}
     if not image_ids:
         return found
-    for prop in session.execute(
-            sql.select(models.ImageProperty.image_id,
-                       models.ImageProperty.name,
-                       models.ImageProperty.value).where(
-                models.ImageProperty.image_id.in_(image_ids),
-                models.ImageProperty.deleted == sql.false())):
+    ids = {'image_ids': image_ids}
+    for prop in session.execute(_PROPERTIES_OF, ids):
         found[prop.image_id]['properties'][prop.name] = prop.value
-    for tag in session.execute(
-            sql.select(models.ImageTag.image_id, models.ImageTag.value).where(
-                models.ImageTag.image_id.in_(image_ids),
-                models.ImageTag.deleted == sql.false())
-            .order_by(models.ImageTag.id)):
+    for tag in session.execute(_TAGS_OF, ids):
         found[tag.image_id]['tags'].append(tag.value)
-    for loc in session.execute(
-            sql.select(models.ImageLocation).where(
-                models.ImageLocation.image_id.in_(image_ids),
-                models.ImageLocation.status == 'active',
-                models.ImageLocation.deleted == sql.false())
-            .order_by(models.ImageLocation.id)).scalars():
+    for loc in session.execute(_ACTIVE_LOCATIONS_OF, ids):
         found[loc.image_id]['locations'].append(
             {'id': loc.id, 'url': loc.value, 'metadata': loc.meta_data or {},
              'status': loc.status})
@@ -230,10 +243,8 @@ def image_get(context, image_id):
     """The undeleted image ``context`` may see, as a dict with
     ``properties``, ``tags`` and ``locations``; ImageNotFound otherwise."""
     with reader() as session:
-        row = session.execute(sql.select(models.Image).where(
-            models.Image.id == image_id,
-            models.Image.deleted == sql.false(),
-            _visible_clause(context))).scalar_one_or_none()
+        row = session.execute(_UNDELETED_IMAGE.where(
+            _visible_clause(context)), {'id': image_id}).one_or_none()
         if row is None:
             raise exception.ImageNotFound(image_id=image_id)
         return _image_dicts(session, [row])[0]
