@@ -1,5 +1,8 @@
 """Real oslo.policy decisions for the default rules and for overrides."""
 
+import os
+import time
+
 import pytest
 from oslo_config import cfg
 
@@ -139,3 +142,17 @@ def test_policy_file_overrides_a_default(policy_file):
     assert policy.check(member, 'publicize_image', image())
     assert not policy.check(ctx(OTHER, 'member'), 'publicize_image',
                             image())
+
+
+def test_an_edited_policy_file_takes_effect_within_the_check_interval(
+        policy_file):
+    member = ctx(OWNER, 'member', 'reader')
+    policy_file.write_text('"publicize_image": "!"\n')
+    assert not policy.check(member, 'publicize_image', image())
+    policy_file.write_text(
+        '"publicize_image": "role:member and project_id:%(project_id)s"\n')
+    os.utime(policy_file, (time.time() + 5, time.time() + 5))
+    # Within the interval the loaded rules stand; after it, the edit.
+    assert not policy.check(member, 'publicize_image', image())
+    policy.enforcer()._next_file_check = 0.0  # the interval is over
+    assert policy.check(member, 'publicize_image', image())
