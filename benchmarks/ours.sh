@@ -5,7 +5,8 @@
 #   benchmarks/ours.sh start RUN_DIR [PORT]   # RUN_DIR is WIPED and recreated
 #   benchmarks/ours.sh stop RUN_DIR
 #
-# Env: PYTHON (default: the repository's .venv/bin/python), WORKERS (2).
+# Env: PYTHON (default: the repository's .venv/bin/python), WORKERS (2),
+# THREADS (threads_per_worker, 8).
 # The store is RUN_DIR/images (pass it to api_bench.py --data-dir) and the
 # server's pid is in RUN_DIR/glance-api.pid (for --rss-pid).
 set -euo pipefail
@@ -42,6 +43,7 @@ cat > "$RUN_DIR/glance-api.conf" <<CONF
 bind_host = 127.0.0.1
 bind_port = $PORT
 workers = ${WORKERS:-2}
+threads_per_worker = ${THREADS:-8}
 delayed_delete = True
 log_file = $RUN_DIR/glance-api.log
 
