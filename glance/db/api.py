@@ -832,9 +832,15 @@ def tasks_of_image(image_id, owner=None):
 # --- purge ----------------------------------------------------------------
 
 def _waiting_for_scrubber(child):
-    """Rows of images the scrubber has yet to finish: restore needs them."""
-    return sql.exists().where(models.Image.id == child.image_id,
-                              models.Image.status == 'pending_delete')
+    """Rows of pending_delete images the scrubber has yet to finish (data
+    still queued: locations in pending_delete): restore needs them. Found
+    once per statement from the locations' (status, image_id) index, not
+    by looking up every row's image."""
+    queued = sql.select(_LOCATIONS.c.image_id).join(
+        _IMAGES, _IMAGES.c.id == _LOCATIONS.c.image_id).where(
+        _LOCATIONS.c.status == 'pending_delete',
+        _IMAGES.c.status == 'pending_delete')
+    return child.image_id.in_(queued)
 
 
 def _purge_target(table, cutoff):
