@@ -899,20 +899,21 @@ def _batch_end(session, key, where, limit):
     return end
 
 
+def _purge_pragmas(dbapi_con, record):
+    dbapi_con.execute('PRAGMA cache_size = -%d' % PURGE_SQLITE_CACHE_KIB)
+    dbapi_con.execute('PRAGMA synchronous = NORMAL')
+
+
 def tune_for_purge():
     """Set up this process's SQLite connections for a long purge: a big
     page cache, and commits that don't wait for an fsync. The database is
     in WAL mode, so a crash can only lose the last batches (the next purge
     removes those rows again); it never damages the file."""
     engine = get_engine()
-    if engine.dialect.name != 'sqlite':
+    if engine.dialect.name != 'sqlite' or sqlalchemy.event.contains(
+            engine, 'connect', _purge_pragmas):
         return
-
-    @sqlalchemy.event.listens_for(engine, 'connect')
-    def _on_connect(dbapi_con, record):
-        dbapi_con.execute('PRAGMA cache_size = -%d' % PURGE_SQLITE_CACHE_KIB)
-        dbapi_con.execute('PRAGMA synchronous = NORMAL')
-
+    sqlalchemy.event.listen(engine, 'connect', _purge_pragmas)
     # Connections opened before this don't have the settings.
     engine.dispose()
 
