@@ -131,7 +131,6 @@ class _ReadAhead:
                 self._blocks.get(timeout=0.05)
             except queue.Empty:
                 pass
-        self._thread.join()
 
 
 def _upload_limit(image):

@@ -166,6 +166,14 @@ COLUMN_FILTERS = frozenset({'name', 'id', 'status', 'container_format',
                             'created_at', 'updated_at'})
 
 
+# The tables, for statements that need no ORM (the read path, below).
+_IMAGES = models.Image.__table__
+_MEMBERS = models.ImageMember.__table__
+_PROPERTIES = models.ImageProperty.__table__
+_TAGS = models.ImageTag.__table__
+_LOCATIONS = models.ImageLocation.__table__
+
+
 def _row_values(row, columns):
     return {c: getattr(row, c) for c in columns}
 
@@ -191,11 +199,6 @@ def _visible_clause(context, member_status='any'):
 # The read path in plain SQL expressions over the tables, built once:
 # building a statement, and the ORM's work on one, cost more than SQLite
 # takes to run it.
-_IMAGES = models.Image.__table__
-_MEMBERS = models.ImageMember.__table__
-_PROPERTIES = models.ImageProperty.__table__
-_TAGS = models.ImageTag.__table__
-_LOCATIONS = models.ImageLocation.__table__
 _IMAGE_IDS = sql.bindparam('image_ids', expanding=True)
 _PROPERTIES_OF = sql.select(
     _PROPERTIES.c.image_id, _PROPERTIES.c.name, _PROPERTIES.c.value).where(
