@@ -20,6 +20,8 @@ from oslo_db.sqlalchemy import enginefacade
 from oslo_db.sqlalchemy import utils as db_utils
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import sql
+from sqlalchemy.ext import compiler as sa_compiler
+from sqlalchemy.sql import visitors
 
 from glance.common import exception
 from glance.common.utils import utcnow
@@ -32,10 +34,6 @@ SQLITE_BUSY_TIMEOUT_MS = 60000
 
 _facade = None
 _facade_lock = threading.Lock()
-# On SQLite, one idle connection held for the life of the process: oslo.db
-# opens a connection per transaction there, and closing the last one makes
-# SQLite checkpoint the WAL each time.
-_sqlite_keeper = None
 _writing = contextvars.ContextVar('glance_db_writing', default=False)
 
 retry_on_deadlock = oslo_db_api.wrap_db_retry(
@@ -48,7 +46,7 @@ class _Scope:
 
 
 def _facade_or_start(fail_fast=False, min_pool_size=None):
-    global _facade, _sqlite_keeper
+    global _facade
     with _facade_lock:
         if _facade is None:
             facade = enginefacade.transaction_context()
@@ -60,7 +58,7 @@ def _facade_or_start(fail_fast=False, min_pool_size=None):
             engine = _start_engine(facade)
             if engine.dialect.name == 'sqlite':
                 _tune_sqlite(engine)
-                _sqlite_keeper = engine.raw_connection()
+                _pool_sqlite(engine)
             _facade = facade
     return _facade
 
@@ -103,6 +101,23 @@ def _tune_sqlite(engine):
             conn.info['in_transaction'] = True
 
 
+def _pool_sqlite(engine):
+    # oslo.db gives a SQLite file a NullPool: every transaction opened a new
+    # connection, and SQLite parsed the whole schema again on its first
+    # statement (a third of an image show), and closing the last one made
+    # it checkpoint the WAL. A pool keeps up to
+    # [database] max_pool_size connections; more threads than that still get
+    # one each (SQLite has no connection limit to protect). pysqlite lets a
+    # file connection move between threads; the pool lends it to one at a
+    # time. (SQLAlchemy swaps an engine's pool itself on dispose().)
+    null_pool = engine.pool
+    engine.pool = sqlalchemy.pool.QueuePool(
+        null_pool._creator, pool_size=CONF.database.max_pool_size or 5,
+        max_overflow=-1, recycle=null_pool._recycle,
+        pre_ping=null_pool._pre_ping, _dispatch=null_pool.dispatch,
+        dialect=null_pool._dialect)
+
+
 def connect(fail_fast=False, min_pool_size=None):
     """Open the configured database once, raising a GlanceError if it can't.
 
@@ -125,13 +140,11 @@ def get_engine():
 
 def dispose():
     """Forget the engine (after a fork, or when the configuration changes)."""
-    global _facade, _sqlite_keeper
+    global _facade
     with _facade_lock:
-        if _sqlite_keeper is not None:
-            _sqlite_keeper.close()
         if _facade is not None:
             _facade.writer.get_engine().dispose()
-        _facade = _sqlite_keeper = None
+        _facade = None
 
 
 @contextlib.contextmanager
@@ -279,6 +292,39 @@ def _filter_clause(name, value):
     return _compare(column, op, operand)
 
 
+class _MostRowsMatch(sql.expression.ColumnElement):
+    """A condition most rows meet, marked so for SQLite's planner.
+
+    SQLite keeps no statistics unless ANALYZE runs, and guesses that an
+    equality on an indexed column picks few rows. A list then read every
+    image through the os_hidden index and sorted them all, rather than walk
+    the created_at index and stop at the end of the page. ``likely()``
+    corrects the guess; other databases have statistics and get the bare
+    condition.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [
+        ('condition', visitors.InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, condition):
+        self.condition = condition
+
+
+@sa_compiler.compiles(_MostRowsMatch)
+def _compile_most_rows_match(element, compiler, **kw):
+    return compiler.process(element.condition, **kw)
+
+
+@sa_compiler.compiles(_MostRowsMatch, 'sqlite')
+def _compile_most_rows_match_sqlite(element, compiler, **kw):
+    return 'likely(%s)' % compiler.process(element.condition, **kw)
+
+
+# Indexed columns of a few values that most images share.
+_COMMON_VALUED = frozenset({'visibility', 'os_hidden'})
+
+
 def _compare(column, op, operand):
     if op == 'in':
         return column.in_(operand)
@@ -299,8 +345,11 @@ def image_list(context, filters=None, tags=(), visibility=None,
     """
     image = models.Image
     with reader() as session:
-        query = session.query(image).filter(
-            image.deleted == sql.false(),
+        # Columns, not Image objects: the ORM's bookkeeping for each
+        # object cost more than the query.
+        query = session.query(
+            *(getattr(image, name) for name in IMAGE_COLUMNS)).filter(
+            _MostRowsMatch(image.deleted == sql.false()),
             image.status != 'killed',
             _visible_clause(context, member_status if (
                 visibility in (None, 'shared', 'all')) else 'any'))
@@ -310,7 +359,10 @@ def image_list(context, filters=None, tags=(), visibility=None,
         elif visibility != 'all':
             query = query.filter(image.visibility == visibility)
         for name, value in (filters or {}).items():
-            query = query.filter(_filter_clause(name, value))
+            condition = _filter_clause(name, value)
+            if name in _COMMON_VALUED:
+                condition = _MostRowsMatch(condition)
+            query = query.filter(condition)
         for tag in tags:
             query = query.filter(sql.exists().where(
                 models.ImageTag.image_id == image.id,

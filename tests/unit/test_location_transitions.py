@@ -10,7 +10,6 @@ whether they are threads or processes.
 import datetime
 import inspect
 import multiprocessing
-import shutil
 import threading
 import uuid
 
@@ -21,7 +20,6 @@ from glance import domain
 from glance.common import exception
 from glance.common.utils import utcnow
 from glance.db import api as db_api
-from tests.conftest import sync_database
 
 STATUSES = ('active', 'pending_delete', 'deleted')
 # The spec's graph: data uploaded or location added -> active; deleted
@@ -29,26 +27,6 @@ STATUSES = ('active', 'pending_delete', 'deleted')
 # scrubber -> deleted (or a restore -> active).
 SPEC_MOVES = {('active', 'pending_delete'), ('active', 'deleted'),
               ('pending_delete', 'deleted'), ('pending_delete', 'active')}
-
-
-@pytest.fixture(scope='module')
-def synced_template(tmp_path_factory):
-    """A SQLite file migrated once per module (copied per test)."""
-    path = tmp_path_factory.mktemp('template') / 'glance.sqlite'
-    sync_database(f'sqlite:///{path}')
-    return path
-
-
-@pytest.fixture
-def sqlite_db(synced_template, tmp_path, conf):
-    """A SQLite file at our head that glance.db.api uses for the test."""
-    path = tmp_path / 'glance.sqlite'
-    shutil.copyfile(synced_template, path)
-    url = f'sqlite:///{path}'
-    db_api.dispose()
-    conf.set('connection', url, group='database')
-    yield url
-    db_api.dispose()
 
 
 def new_image(status='active', locations=2):
