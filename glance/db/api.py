@@ -154,6 +154,14 @@ def reader():
 
 
 @contextlib.contextmanager
+def _core_reader():
+    """A read transaction on a bare Connection, for statements that need
+    no ORM: a Session around it costs a fifth of an image show."""
+    with _facade_or_start().reader.connection.using(_Scope()) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
 def writer():
     token = _writing.set(True)
     try:
@@ -231,26 +239,26 @@ _UNDELETED_IMAGE = sql.select(
     _IMAGES.c.id == sql.bindparam('id'), _IMAGES.c.deleted == sql.false())
 
 
-def _children(session, image_ids):
+def _children(conn, image_ids):
     """Undeleted properties, tags and locations of the given images."""
     found = {i: {'properties': {}, 'tags': [], 'locations': []}
              for i in image_ids}
     if not image_ids:
         return found
     ids = {'image_ids': image_ids}
-    for prop in session.execute(_PROPERTIES_OF, ids):
+    for prop in conn.execute(_PROPERTIES_OF, ids):
         found[prop.image_id]['properties'][prop.name] = prop.value
-    for tag in session.execute(_TAGS_OF, ids):
+    for tag in conn.execute(_TAGS_OF, ids):
         found[tag.image_id]['tags'].append(tag.value)
-    for loc in session.execute(_ACTIVE_LOCATIONS_OF, ids):
+    for loc in conn.execute(_ACTIVE_LOCATIONS_OF, ids):
         found[loc.image_id]['locations'].append(
             {'id': loc.id, 'url': loc.value, 'metadata': loc.meta_data or {},
              'status': loc.status})
     return found
 
 
-def _image_dicts(session, rows):
-    children = _children(session, [row.id for row in rows])
+def _image_dicts(conn, rows):
+    children = _children(conn, [row.id for row in rows])
     return [dict(_row_values(row, IMAGE_COLUMNS), **children[row.id])
             for row in rows]
 
@@ -258,12 +266,12 @@ def _image_dicts(session, rows):
 def image_get(context, image_id):
     """The undeleted image ``context`` may see, as a dict with
     ``properties``, ``tags`` and ``locations``; ImageNotFound otherwise."""
-    with reader() as session:
-        row = session.execute(_UNDELETED_IMAGE.where(
+    with _core_reader() as conn:
+        row = conn.execute(_UNDELETED_IMAGE.where(
             _visible_clause(context)), {'id': image_id}).one_or_none()
         if row is None:
             raise exception.ImageNotFound(image_id=image_id)
-        return _image_dicts(session, [row])[0]
+        return _image_dicts(conn, [row])[0]
 
 
 def image_status(image_id):
