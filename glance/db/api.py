@@ -293,10 +293,9 @@ def _filter_clause(name, value):
         op = 'gte' if name.endswith('_min') else 'lte'
     else:
         prop = models.ImageProperty
-        return sql.exists().where(prop.image_id == models.Image.id,
-                                  prop.name == name,
-                                  prop.deleted == sql.false(),
-                                  _compare(prop.value, op, operand))
+        return models.Image.id.in_(sql.select(prop.image_id).where(
+            prop.name == name, _MostRowsMatch(prop.deleted == sql.false()),
+            _compare(prop.value, op, operand)))
     return _compare(column, op, operand)
 
 
