@@ -103,13 +103,13 @@ def _tune_sqlite(engine):
 
 def _pool_sqlite(engine):
     # oslo.db gives a SQLite file a NullPool: every transaction opened a new
-    # connection, and SQLite parsed the whole schema again on its first
-    # statement (a third of an image show), and closing the last one made
-    # it checkpoint the WAL. A pool keeps up to
-    # [database] max_pool_size connections; more threads than that still get
-    # one each (SQLite has no connection limit to protect). pysqlite lets a
-    # file connection move between threads; the pool lends it to one at a
-    # time. (SQLAlchemy swaps an engine's pool itself on dispose().)
+    # connection, on whose first statement SQLite parsed the whole schema
+    # again (a third of an image show), and closing the last one made SQLite
+    # checkpoint the WAL. The pool keeps up to [database] max_pool_size
+    # connections; threads beyond that still get one each (SQLite has no
+    # connection limit to protect). pysqlite lets a file connection move
+    # between threads, and the pool lends each to one thread at a time.
+    # (SQLAlchemy itself replaces an engine's pool this way on dispose().)
     null_pool = engine.pool
     engine.pool = sqlalchemy.pool.QueuePool(
         null_pool._creator, pool_size=CONF.database.max_pool_size or 5,
@@ -282,23 +282,6 @@ def image_status(image_id):
             models.Image.deleted == sql.false())).scalar_one_or_none()
 
 
-def _filter_clause(name, value):
-    """One list filter as a SQL condition; ``value`` is already parsed by
-    the API layer into (operator, operand)."""
-    op, operand = value
-    if name in COLUMN_FILTERS:
-        column = getattr(models.Image, name)
-    elif name.endswith(('_min', '_max')) and name[:-4] in COLUMN_FILTERS:
-        column = getattr(models.Image, name[:-4])
-        op = 'gte' if name.endswith('_min') else 'lte'
-    else:
-        prop = models.ImageProperty
-        return models.Image.id.in_(sql.select(prop.image_id).where(
-            prop.name == name, _MostRowsMatch(prop.deleted == sql.false()),
-            _compare(prop.value, op, operand)))
-    return _compare(column, op, operand)
-
-
 class _MostRowsMatch(sql.expression.ColumnElement):
     """A condition most rows meet, marked so for SQLite's planner.
 
@@ -328,8 +311,21 @@ def _compile_most_rows_match_sqlite(element, compiler, **kw):
     return 'likely(%s)' % compiler.process(element.condition, **kw)
 
 
-# Indexed columns of a few values that most images share.
-_COMMON_VALUED = frozenset({'visibility', 'os_hidden'})
+def _filter_clause(name, value):
+    """One list filter as a SQL condition; ``value`` is already parsed by
+    the API layer into (operator, operand)."""
+    op, operand = value
+    if name in COLUMN_FILTERS:
+        column = getattr(models.Image, name)
+    elif name.endswith(('_min', '_max')) and name[:-4] in COLUMN_FILTERS:
+        column = getattr(models.Image, name[:-4])
+        op = 'gte' if name.endswith('_min') else 'lte'
+    else:
+        prop = models.ImageProperty
+        return models.Image.id.in_(sql.select(prop.image_id).where(
+            prop.name == name, _MostRowsMatch(prop.deleted == sql.false()),
+            _compare(prop.value, op, operand)))
+    return _compare(column, op, operand)
 
 
 def _compare(column, op, operand):
@@ -367,7 +363,7 @@ def image_list(context, filters=None, tags=(), visibility=None,
             query = query.filter(image.visibility == visibility)
         for name, value in (filters or {}).items():
             condition = _filter_clause(name, value)
-            if name in _COMMON_VALUED:
+            if name == 'os_hidden':  # indexed; most images are not hidden
                 condition = _MostRowsMatch(condition)
             query = query.filter(condition)
         for tag in tags:
