@@ -58,7 +58,7 @@ def _facade_or_start(fail_fast=False, min_pool_size=None):
             engine = _start_engine(facade)
             if engine.dialect.name == 'sqlite':
                 _tune_sqlite(engine)
-                _pool_sqlite(engine)
+                _pool_sqlite(engine, min_pool_size)
             _facade = facade
     return _facade
 
@@ -101,18 +101,20 @@ def _tune_sqlite(engine):
             conn.info['in_transaction'] = True
 
 
-def _pool_sqlite(engine):
+def _pool_sqlite(engine, min_pool_size=None):
     # oslo.db gives a SQLite file a NullPool: every transaction opened a new
     # connection, on whose first statement SQLite parsed the whole schema
     # again (a third of an image show), and closing the last one made SQLite
     # checkpoint the WAL. The pool keeps up to [database] max_pool_size
-    # connections; threads beyond that still get one each (SQLite has no
-    # connection limit to protect). pysqlite lets a file connection move
-    # between threads, and the pool lends each to one thread at a time.
+    # connections, or min_pool_size if larger, as other databases' pools
+    # do; threads beyond that still get one each (SQLite has no connection
+    # limit to protect). pysqlite lets a file connection move between
+    # threads, and the pool lends each to one thread at a time.
     # (SQLAlchemy itself replaces an engine's pool this way on dispose().)
     null_pool = engine.pool
     engine.pool = sqlalchemy.pool.QueuePool(
-        null_pool._creator, pool_size=CONF.database.max_pool_size or 5,
+        null_pool._creator,
+        pool_size=max(CONF.database.max_pool_size or 5, min_pool_size or 0),
         max_overflow=-1, recycle=null_pool._recycle,
         pre_ping=null_pool._pre_ping, _dispatch=null_pool.dispatch,
         dialect=null_pool._dialect)
@@ -276,10 +278,10 @@ def image_get(context, image_id):
 
 def image_status(image_id):
     """The status of an undeleted image, None if it is deleted or gone."""
-    with reader() as session:
-        return session.execute(sql.select(models.Image.status).where(
-            models.Image.id == image_id,
-            models.Image.deleted == sql.false())).scalar_one_or_none()
+    with _core_reader() as conn:
+        return conn.execute(sql.select(_IMAGES.c.status).where(
+            _IMAGES.c.id == image_id,
+            _IMAGES.c.deleted == sql.false())).scalar_one_or_none()
 
 
 class _MostRowsMatch(sql.expression.ColumnElement):
