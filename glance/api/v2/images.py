@@ -42,7 +42,9 @@ PATCH_MEDIA_TYPES = {
 # --- views ------------------------------------------------------------------
 
 def timestamp(value):
-    return value.strftime('%Y-%m-%dT%H:%M:%SZ') if value else None
+    """A naive UTC datetime as the API shows it, 2026-11-22T12:00:00Z."""
+    # isoformat: several times cheaper than strftime, twice per image shown.
+    return value.isoformat(timespec='seconds') + 'Z' if value else None
 
 
 def image_view(image):
@@ -310,8 +312,9 @@ def index(req):
     except exception.ImageNotFound:
         raise exception.Invalid('Invalid marker. Image %s could not be '
                                 'found.' % params.get('marker'))
-    images = [i for i in images
-              if policy.check(ctx, 'get_image', common.policy_target(i))]
+    page_creds = policy.creds(ctx)
+    images = [i for i in images if policy.check(
+        page_creds, 'get_image', common.policy_target(i))]
     body = {'images': [image_view(i) for i in images]}
     body.update(_page_links(req, images, limit))
     return common.json_response(body)

@@ -28,23 +28,19 @@ STUB_FIELDS = ('id', 'type', 'status', 'owner', 'created_at', 'updated_at',
                'expires_at', 'self', 'schema')
 
 
-def _timestamp(value):
-    return value.strftime('%Y-%m-%dT%H:%M:%SZ') if value else None
-
-
 def task_view(task):
     view = {'id': task.task_id, 'type': task.type, 'status': task.status,
             'owner': task.owner, 'input': task.task_input,
             'result': task.result, 'message': task.message,
-            'created_at': _timestamp(task.created_at),
-            'updated_at': _timestamp(task.updated_at),
+            'created_at': images.timestamp(task.created_at),
+            'updated_at': images.timestamp(task.updated_at),
             'self': '/v2/tasks/%s' % task.task_id,
             'schema': '/v2/schemas/task'}
     for name in ('image_id', 'request_id', 'user_id'):
         if getattr(task, name):
             view[name] = getattr(task, name)
     if task.expires_at:
-        view['expires_at'] = _timestamp(task.expires_at)
+        view['expires_at'] = images.timestamp(task.expires_at)
     return view
 
 
