@@ -5,16 +5,14 @@ Rules and defaults live in ``glance.policies``; operators override them in
 when it changes.
 """
 
-import functools
-import inspect
 import time
 
 from oslo_config import cfg
-from oslo_policy import _checks
 from oslo_policy import policy as oslo_policy
 
 from glance import policies
 from glance.common import exception
+from glance.common import signatures
 
 CONF = cfg.CONF
 # How often the policy files are looked at for changes.
@@ -23,22 +21,7 @@ FILE_CHECK_SECONDS = 1.0
 _enforcer = None
 
 
-class _SignatureMemo:
-    """The inspect module, with getfullargspec answers kept.
-
-    oslo.policy reads the signature of every rule node's __call__ on every
-    check, nine tenths of a check's time; a rule's signature never changes.
-    The memo holds the (bound) methods it answered for, so no id is reused.
-    """
-
-    getfullargspec = staticmethod(
-        functools.lru_cache(maxsize=1024)(inspect.getfullargspec))
-
-    def __getattr__(self, name):
-        return getattr(inspect, name)
-
-
-_checks.inspect = _SignatureMemo()
+signatures.install()
 
 
 class _Enforcer(oslo_policy.Enforcer):

@@ -201,19 +201,24 @@ def _row_values(row, columns):
     return {c: getattr(row, c) for c in columns}
 
 
-def _visible_clause(context, member_status='any'):
+def _visible_clause(context, member_status):
     """Images ``context`` may see: its own, public, community, and shared
     with its project (membership in ``member_status`` unless 'any')."""
-    image, member = _IMAGES.c, _MEMBERS.c
     if context.is_admin:
         return sql.true()
+    return _visible_to(context.project_id, member_status)
+
+
+def _visible_to(project, member_status):
+    """What _visible_clause allows a project (a value or a bindparam)."""
+    image, member = _IMAGES.c, _MEMBERS.c
     membership = sql.exists().where(
         member.image_id == image.id,
-        member.member == context.project_id,
+        member.member == project,
         member.deleted == sql.false())
     if member_status != 'any':
         membership = membership.where(member.status == member_status)
-    return sql.or_(image.owner == context.project_id,
+    return sql.or_(image.owner == project,
                    image.owner.is_(None),
                    image.visibility.in_(('public', 'community')),
                    sql.and_(image.visibility == 'shared', membership))
@@ -239,6 +244,8 @@ _ACTIVE_LOCATIONS_OF = sql.select(
 _UNDELETED_IMAGE = sql.select(
     *(_IMAGES.c[name] for name in IMAGE_COLUMNS)).where(
     _IMAGES.c.id == sql.bindparam('id'), _IMAGES.c.deleted == sql.false())
+_VISIBLE_IMAGE = _UNDELETED_IMAGE.where(
+    _visible_to(sql.bindparam('project_id'), 'any'))
 
 
 def _children(conn, image_ids):
@@ -272,9 +279,13 @@ def _image_dicts(conn, rows):
 def image_get(context, image_id):
     """The undeleted image ``context`` may see, as a dict with
     ``properties``, ``tags`` and ``locations``; ImageNotFound otherwise."""
+    if context.is_admin:
+        query, params = _UNDELETED_IMAGE, {'id': image_id}
+    else:
+        query, params = _VISIBLE_IMAGE, {'id': image_id,
+                                         'project_id': context.project_id}
     with _core_reader() as conn:
-        row = conn.execute(_UNDELETED_IMAGE.where(
-            _visible_clause(context)), {'id': image_id}).one_or_none()
+        row = conn.execute(query, params).one_or_none()
         if row is None:
             raise exception.ImageNotFound(image_id=image_id)
         return _image_dicts(conn, [row])[0]
