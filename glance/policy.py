@@ -12,16 +12,12 @@ from oslo_policy import policy as oslo_policy
 
 from glance import policies
 from glance.common import exception
-from glance.common import signatures
 
 CONF = cfg.CONF
 # How often the policy files are looked at for changes.
 FILE_CHECK_SECONDS = 1.0
 
 _enforcer = None
-
-
-signatures.install()
 
 
 class _Enforcer(oslo_policy.Enforcer):

@@ -5,6 +5,7 @@ from paste import deploy
 
 from glance.common import config
 from glance.common import exception
+from glance.common import signatures
 from glance.db import api as db_api
 from glance import stores
 
@@ -23,6 +24,7 @@ def load_app():
                                       'to the config file; set '
                                       '[paste_deploy] config_file')
     stores.init()
+    signatures.install()
     try:
         return deploy.loadapp('config:%s' % path,
                               name=config.paste_app_name())
