@@ -43,7 +43,8 @@ DEFAULT_HEADERS = {
     'X-Project-Id': '6c1b2a0e5f3d4c8b9a7e1d2c3b4a5f60',
     'X-User-Id': '0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d',
 }
-QUICK = {'duration': 2.0, 'sizes': '16M', 'rss_size': '64M', 'dataset': 40}
+QUICK = {'duration': 2.0, 'sizes': '16M', 'rss_size': '64M', 'dataset': 40,
+         'data_trials': 1}
 
 
 def log(msg):
@@ -763,19 +764,69 @@ def run_api(targets, args):
 
 
 def run_data(targets, args):
+    """Each size, --data-trials times, the targets in turn: the hashing
+    limit is measured right before each upload, because this machine's
+    speed drifts by tens of percent within a minute."""
     for k, size in enumerate(args.sizes):
         label = size_label(size)
-        log(f'hashing {label} (md5 then {args.hash_algo})')
-        digests = measure_hash(size, args.hash_algo)
-        for target in rotated(targets, k):
-            log(f'[{target.name}] upload/download {label}')
-            r = guarded(target, 'data', label, measure_data_size, target,
-                        size, digests)
-            if 'upload' in r:
-                log(f"[{target.name}] {label}: upload {r['upload']['mib_s']} "
-                    f"MiB/s (limit {r['limit']['upload_limit_mib_s']}), "
-                    f"download {r['download']['mib_s']} MiB/s "
-                    f"(read {r['limit']['read_mib_s']})")
+        trials = {target.name: [] for target in targets}
+        for trial in range(args.data_trials):
+            for target in rotated(targets, k + trial):
+                log(f'[{target.name}] {label} trial {trial + 1}: hashing '
+                    f'(md5 then {args.hash_algo}), upload, download')
+                r = guarded_trial(target, size)
+                trials[target.name].append(r)
+                if 'upload' in r:
+                    log(f"[{target.name}] {label}: upload "
+                        f"{r['upload']['mib_s']} MiB/s (limit "
+                        f"{r['limit']['upload_limit_mib_s']}), download "
+                        f"{r['download']['mib_s']} MiB/s (read "
+                        f"{r['limit']['read_mib_s']})")
+        for target in targets:
+            if trials[target.name]:
+                target.result.setdefault('data', {})[label] = \
+                    median_trial(trials[target.name])
+
+
+def guarded_trial(target, size):
+    try:
+        digests = measure_hash(size, target.args.hash_algo)
+        return measure_data_size(target, size, digests)
+    except Exception as e:  # noqa: BLE001 - a failing target must not end the run
+        log(f'[{target.name}] data {size_label(size)} failed: {e}')
+        return {'error': f'{type(e).__name__}: {e}'}
+
+
+def median(values):
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return round((ordered[mid - 1] + ordered[mid]) / 2, 3)
+
+
+def median_trial(trials):
+    """The trials' medians, figure by figure, with every trial kept."""
+    done = [t for t in trials if 'error' not in t]
+    if not done:
+        return {**trials[0], 'trials': trials}
+    problems = [p for t in done for p in t['image'].get('problems', ())]
+    image = {**done[0]['image'], 'verified': not problems}
+    if problems:
+        image['problems'] = problems
+    limit = {key: median([t['limit'][key] for t in done]) for key in
+             ('dd_write_mib_s', 'hash_mib_s', 'upload_limit_mib_s',
+              'read_mib_s')}
+    return {
+        'upload': {'mib_s': median([t['upload']['mib_s'] for t in done])},
+        'download': {'mib_s': median([t['download']['mib_s']
+                                      for t in done])},
+        'image': image,
+        'limit': {**done[0]['limit'], **limit},
+        'upload_vs_limit': median([t['upload_vs_limit'] for t in done]),
+        'download_vs_limit': median([t['download_vs_limit'] for t in done]),
+        'trials': trials,
+    }
 
 
 def run_rss(targets, args):
@@ -929,6 +980,9 @@ def parse_args(argv):
                    help='pages followed through "next" per list query')
     p.add_argument('--sizes', default='256M,1G',
                    help='upload/download image sizes')
+    p.add_argument('--data-trials', type=int, default=3,
+                   help='uploads/downloads per target and size (medians '
+                   'reported, each next to its own hashing limit)')
     p.add_argument('--upload-mode', choices=('chunked', 'length'),
                    default='chunked',
                    help='request body framing: Transfer-Encoding: chunked '
@@ -996,6 +1050,7 @@ def main(argv=None):
         'ops_per_measurement': args.ops or None,
         'sizes': [size_label(s) for s in args.sizes],
         'upload_mode': args.upload_mode,
+        'data_trials': args.data_trials,
         'quick': args.quick,
     }
     for target in targets:
