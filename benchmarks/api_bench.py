@@ -810,13 +810,17 @@ def median_trial(trials):
     done = [t for t in trials if 'error' not in t]
     if not done:
         return {**trials[0], 'trials': trials}
-    problems = [p for t in done for p in t['image'].get('problems', ())]
+    # A failed trial is not outvoted by the others: it marks the size.
+    problems = [p for t in done for p in t['image'].get('problems', ())] + [
+        f"a trial failed: {t['error']}" for t in trials if 'error' in t]
     image = {**done[0]['image'], 'verified': not problems}
     if problems:
         image['problems'] = problems
     limit = {key: median([t['limit'][key] for t in done]) for key in
              ('dd_write_mib_s', 'hash_mib_s', 'upload_limit_mib_s',
               'read_mib_s')}
+    limit['upload_limit_by'] = ('dd' if limit['dd_write_mib_s']
+                                <= limit['hash_mib_s'] else 'hash')
     return {
         'upload': {'mib_s': median([t['upload']['mib_s'] for t in done])},
         'download': {'mib_s': median([t['download']['mib_s']
