@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -798,11 +799,7 @@ def guarded_trial(target, size):
 
 
 def median(values):
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[mid]
-    return round((ordered[mid - 1] + ordered[mid]) / 2, 3)
+    return round(statistics.median(values), 3)
 
 
 def median_trial(trials):
@@ -1026,6 +1023,8 @@ def parse_args(argv):
         for key, value in QUICK.items():
             if getattr(args, key) == p.get_default(key):
                 setattr(args, key, value)
+    if args.data_trials < 1:
+        p.error('--data-trials must be at least 1')
     args.clients = [int(c) for c in args.clients.split(',') if c]
     args.api_ops = [o for o in args.api_ops.split(',') if o]
     unknown = set(args.api_ops) - set(API_OPS)
