@@ -2,31 +2,20 @@
 from the server's input as it comes, never past its length, and a body that
 ends early is an error rather than a short image."""
 
-import io
 import os
 
 import pytest
 import webob
 
 from glance.api import common
-
-
-class ServerInput(io.BytesIO):
-    """wsgi.input as a server gives it: what the socket holds, perhaps
-    followed by the next request of a keep-alive connection."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.asked = []
-
-    def read(self, size=-1):
-        self.asked.append(size)
-        return super().read(size)
+# CountingBody stands in for wsgi.input: what the socket holds, perhaps
+# followed by the next request of a keep-alive connection.
+from tests.unit.test_upload_reader import CountingBody, drain
 
 
 def request(body, content_length=None, chunked=False):
     req = webob.Request.blank('/v2/images/x/file', method='PUT')
-    req.environ['wsgi.input'] = ServerInput(body)
+    req.environ['wsgi.input'] = CountingBody(body)
     req.content_length = content_length
     if chunked:
         req.headers['Transfer-Encoding'] = 'chunked'
@@ -35,19 +24,12 @@ def request(body, content_length=None, chunked=False):
     return req
 
 
-def drain(stream, size):
-    chunks = []
-    while chunk := stream.read(size):
-        chunks.append(chunk)
-    return b''.join(chunks)
-
-
 @pytest.mark.parametrize('size', [1, 64 * 1024, 1024 * 1024, -1])
 def test_content_length_body_stops_at_its_length(size):
     data = os.urandom(300_000)
     req = request(data + b'GET /next HTTP/1.1\r\n\r\n', len(data))
     stream = common.body_stream(req)
-    assert drain(stream, size) == data
+    assert b''.join(drain(stream, size)) == data
     # The next request's bytes were never asked for.
     assert req.environ['wsgi.input'].read() == b'GET /next HTTP/1.1\r\n\r\n'
 
@@ -70,4 +52,5 @@ def test_body_shorter_than_its_content_length_is_an_error():
 
 def test_chunked_body_is_read_to_its_end():
     req = request(b'whatever the server decoded', chunked=True)
-    assert drain(common.body_stream(req), 8) == b'whatever the server decoded'
+    assert b''.join(drain(common.body_stream(req), 8)) == (
+        b'whatever the server decoded')
