@@ -683,13 +683,19 @@ def hash_then_write(hash_mib_s, write_mib_s):
 
 
 def measure_data_size(target, size, digests):
-    """Upload/download one size, with the dd write and file read limits."""
+    """Upload/download one size, with the dd write and file read limits.
+
+    The dd file is written after the transfer, not before: held in the page
+    cache during the upload, it made the server's writes land on pages this
+    VM had handed back to its host (free page reporting), which cost the
+    store driver far more CPU than pages just freed by the write test."""
     args = target.args
     scratch = target.data_dir or args.scratch_dir
     write_mib_s = measure_write(scratch, size)
+    result = transfer(target, size, digests)
+    hash_after = measure_hash(size, args.hash_algo)['mib_s']
     dd_path, dd_mib_s = measure_dd(scratch, size)
     try:
-        result = transfer(target, size, digests)
         path = target.data_dir and stored_file(target.data_dir,
                                                result['image_id'])
         cache = 'warm'
@@ -699,7 +705,6 @@ def measure_data_size(target, size, digests):
         read_mib_s, _ = measure_read(path or dd_path)
     finally:
         os.unlink(dd_path)
-    hash_after = measure_hash(size, args.hash_algo)['mib_s']
     hash_mib_s = round((digests['mib_s'] + hash_after) / 2, 1)
     upload_limit = min(dd_mib_s, hash_mib_s)
     result['limit'] = {
