@@ -488,7 +488,8 @@ class Target:
             client.close()
 
     def delete_images(self, ids):
-        """Best-effort cleanup, logging what could not be deleted."""
+        """Best-effort cleanup, logging what could not be deleted; returns
+        how many were deleted (or already gone)."""
         client = self.client()
         failed = collections.Counter()
         try:
@@ -505,6 +506,7 @@ class Target:
         if failed:
             log(f'[{self.name}] cleanup: {sum(failed.values())} image(s) not '
                 f'deleted, status {dict(failed)}')
+        return len(ids) - sum(failed.values())
 
 
 def percentile(sorted_values, fraction):
@@ -729,8 +731,7 @@ def measure_data_size(target, size, digests):
         3)
     result['download_vs_limit'] = round(
         result['download']['mib_s'] / read_mib_s, 3)
-    if not args.keep:
-        target.delete_images([result['image_id']])
+    if not args.keep and target.delete_images([result['image_id']]):
         result['leftover_removed'] = remove_leftover(target,
                                                      result['image_id'])
     return result
@@ -748,8 +749,7 @@ def measure_rss(target, size):
         result = transfer(target, size)
     finally:
         peak = sampler.stop()
-    if not target.args.keep:
-        target.delete_images([result['image_id']])
+    if not target.args.keep and target.delete_images([result['image_id']]):
         remove_leftover(target, result['image_id'])
     return {'size': size_label(size), 'match': f'{kind}={value}',
             'before_rss_mib': round(before[1], 1),
